@@ -1,0 +1,66 @@
+"""The ``audiobench`` command: wiring only. Each command group lives in its own module and
+adds itself to ``app``; the library never prints, this package owns output and exit codes.
+
+Every ``AudiobenchError`` and every usage error becomes one line on stderr and exit code 2;
+``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+import typer
+
+from audiobench.cli.common import console, err_console, state
+from audiobench.errors import AudiobenchError
+
+app = typer.Typer(
+    name="audiobench", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+    help="Benchmark audio encoders: embed once (cached), probe every encoder the same way, compare.",
+)
+
+#: Modules that each define ``register(app)``.
+COMMAND_MODULES = [
+    "audiobench.cli.listing",
+    "audiobench.cli.evaluate",
+    "audiobench.cli.data",
+    "audiobench.cli.demo",
+]
+
+
+@app.callback()
+def _options(debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors.")) -> None:
+    state.debug = debug
+
+
+for _module in COMMAND_MODULES:
+    importlib.import_module(_module).register(app)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    state.debug = "--debug" in args
+    command = typer.main.get_command(app)
+    try:
+        result = command.main(args=args, prog_name="audiobench", standalone_mode=False)
+    except click.exceptions.Exit as done:
+        return done.exit_code
+    except click.exceptions.Abort:
+        err_console.print("aborted")
+        return 130
+    except click.ClickException as err:
+        if state.debug:
+            raise
+        err_console.print(f"error: {err.format_message()}", markup=False, highlight=False)
+        return 2
+    except AudiobenchError as err:
+        if state.debug:
+            raise
+        err_console.print(f"error: {err}", markup=False, highlight=False, soft_wrap=True)
+        return 2
+    return result if isinstance(result, int) else 0
+
+
+__all__ = ["app", "main", "console"]

@@ -1,0 +1,97 @@
+"""The encoder contract.
+
+An encoder turns a batch of padded mono waveforms (at its own ``sample_rate``) plus their true
+lengths into per-layer frame sequences plus, for each clip, how many frames cover real audio.
+Everything downstream (pooling, cache, probes) relies only on this contract.
+
+Encoders with a fixed input window (Whisper: 30 s) set ``window_seconds``; clips are cropped
+or zero-padded to it and ``padded-mean`` pooling averages the whole window. Encoders without
+one see each clip at its own length (batches are padded to the longest clip, and those
+padding frames are never pooled).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+
+from audiobench.registry import import_object
+
+
+@dataclass
+class EncoderOutput:
+    """``hidden_states``: one ``[batch, frames, dim]`` tensor per layer, first layer first.
+    ``frame_lengths``: ``[batch]`` count of leading frames that cover real audio."""
+
+    hidden_states: list[torch.Tensor]
+    frame_lengths: torch.Tensor
+
+
+class Encoder(ABC, torch.nn.Module):
+    """Base class of every encoder. Subclasses set the attributes below in ``__init__``."""
+
+    name: str
+    sample_rate: int
+    num_layers: int
+    dim: int
+    window_seconds: float | None = None
+    #: Bump when the wrapper's numerics change, so cached embeddings are recomputed.
+    wrapper_version: str = "1"
+
+    @abstractmethod
+    def forward(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> EncoderOutput:
+        """``waveforms``: ``[batch, samples]`` float32, zero-padded; ``lengths``: ``[batch]``
+        valid samples per clip."""
+
+    @abstractmethod
+    def fingerprint_fields(self) -> dict[str, Any]:
+        """What identifies this encoder's numerics: weights identity and configuration."""
+
+    @property
+    def fingerprint(self) -> str:
+        """Stable hash of weights identity, configuration and wrapper version."""
+        fields = {"class": type(self).__qualname__, "wrapper_version": self.wrapper_version,
+                  **self.fingerprint_fields()}
+        blob = json.dumps(fields, sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()
+
+    def set_precision(self, dtype: torch.dtype) -> None:
+        """Run the network in ``dtype`` (feature front ends keep float32)."""
+        self.to(dtype)
+
+    @property
+    def window_samples(self) -> int | None:
+        return None if self.window_seconds is None else int(round(self.window_seconds * self.sample_rate))
+
+    @property
+    def device(self) -> torch.device:
+        for tensor in list(self.parameters()) + list(self.buffers()):
+            return tensor.device
+        return torch.device("cpu")
+
+
+@dataclass(frozen=True)
+class EncoderSpec:
+    """Metadata of a registered encoder, plus how to build it (MTEB's ModelMeta, as data).
+
+    ``builder`` is a callable or a lazy ``"module:attr"`` string; it is called as
+    ``builder(weights=..., random_init=..., **kwargs)`` and returns an ``Encoder``.
+    """
+
+    name: str
+    builder: Callable[..., Encoder] | str
+    description: str
+    default_weights: str | None = None
+    parameters: str = ""
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def build(self, weights: str | None = None, random_init: bool = False) -> Encoder:
+        builder = import_object(self.builder) if isinstance(self.builder, str) else self.builder
+        encoder = builder(name=self.name, weights=weights or self.default_weights,
+                          random_init=random_init, **self.kwargs)
+        return encoder.eval()

@@ -1,0 +1,121 @@
+"""Result files: one JSON per (encoder, task/protocol, probe, pooling, layer) run.
+
+The schema is versioned (``schema_version``); ``load_result`` validates the fields every
+consumer relies on and migrates older versions forward. Writes are atomic.
+
+Schema (version 1)::
+
+    schema_version   1
+    kind             "measured" (run by audiobench) or "reported" (copied from a paper)
+    created          ISO-8601 UTC time
+    audiobench_version
+    encoder          {name, fingerprint, weights, random_init, num_layers, dim, sample_rate}
+    task             {name, protocol, protocol_id ("task/protocol"), manifest_sha256,
+                      split_sizes {fold: {train, valid, test}}, num_classes, label_names,
+                      clips, skipped [{id, reason}], missing}
+    probe            {name, settings {...}, seed, selected {fold: {...}}}
+    layer            int, 0 = the encoder's input embeddings, num_layers - 1 = last
+    pooling          "masked-mean" | "padded-mean"
+    scores           {metric: "accuracy", per_fold {fold: float}, mean, std}
+                     accuracy is a fraction in [0, 1]; std is the sample std (ddof=1) over
+                     folds, 0.0 for one fold
+    predictions      {fold: {ids [...], y_true [...], y_pred [...]}} (test items, for paired tests)
+    timing           {embed_seconds, probe_seconds, clips_encoded, cache_hits, clips_per_second}
+    env              {device, python, platform, git_commit, packages {name: version}}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from audiobench import __version__
+from audiobench.errors import ResultsError
+
+SCHEMA_VERSION = 1
+REQUIRED = ("encoder", "task", "scores")
+PACKAGES = ("torch", "transformers", "numpy", "scikit-learn", "soundfile", "soxr")
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temp file in the same directory and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def environment(device: str) -> dict[str, Any]:
+    packages = {}
+    for name in PACKAGES:
+        try:
+            packages[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            packages[name] = None
+    return {"device": device, "python": sys.version.split()[0], "platform": platform.platform(),
+            "git_commit": git_commit(), "packages": {"audiobench": __version__, **packages}}
+
+
+def git_commit() -> str | None:
+    """The commit of the audiobench checkout, when it is one (None for an installed wheel)."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent,
+                             capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+
+
+def result_filename(result: dict[str, Any]) -> str:
+    task = result["task"]
+    parts = [result["encoder"]["name"], f"{task['name']}.{task['protocol']}", result["probe"]["name"],
+             result["pooling"], f"L{result['layer']}"]
+    return "__".join(parts) + ".json"
+
+
+def write_result(result: dict[str, Any], results_dir: Path) -> Path:
+    path = Path(results_dir) / result_filename(result)
+    atomic_write_text(path, json.dumps(result, indent=2) + "\n")
+    return path
+
+
+def migrate(data: dict[str, Any]) -> dict[str, Any]:
+    """Bring an older result forward to ``SCHEMA_VERSION`` (only version 1 exists so far)."""
+    return data
+
+
+def load_result(path: Path) -> dict[str, Any]:
+    """Read and validate one result file; ``ResultsError`` names the file and what is wrong."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ResultsError(f"{path}: not a readable JSON file ({err})", "delete or regenerate it") from err
+    if not isinstance(data, dict) or "schema_version" not in data:
+        raise ResultsError(f"{path}: not an audiobench result (no schema_version)", "remove it from the results directory")
+    version = data["schema_version"]
+    if not isinstance(version, int) or version > SCHEMA_VERSION:
+        raise ResultsError(f"{path}: schema_version {version!r} is newer than this audiobench supports "
+                           f"({SCHEMA_VERSION})", "upgrade audiobench")
+    data = migrate(data)
+    missing = [key for key in REQUIRED if key not in data]
+    if missing:
+        raise ResultsError(f"{path}: missing field(s) {', '.join(missing)}", "regenerate it with audiobench run")
+    data.setdefault("kind", "measured")
+    return data
