@@ -1,0 +1,152 @@
+"""The task contract: a data layout plus named protocols -> a ``Manifest``.
+
+A manifest is the exact list of clips (path relative to the data root, optional excerpt,
+label, group) and, for each fold of the protocol, which clips train, validate and test.
+Its ``sha256`` is stamped on every result: two results are comparable only when their
+protocol ids and manifest hashes match.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar
+
+from audiobench.errors import DataError, UnknownNameError
+
+
+@dataclass(frozen=True)
+class Clip:
+    """One example. ``path`` is relative to the data root (POSIX separators). ``start`` and
+    ``duration`` (seconds) select an excerpt of a longer file; ``group`` ties clips cut from
+    one recording or spoken by one speaker, so inner validation splits never separate them."""
+
+    path: str
+    label: int
+    start: float = 0.0
+    duration: float | None = None
+    group: str | None = None
+
+    @property
+    def id(self) -> str:
+        if self.duration is None and self.start == 0.0:
+            return self.path
+        end = "" if self.duration is None else f"{self.start + self.duration:g}"
+        return f"{self.path}#t={self.start:g},{end}"  # W3C media-fragment syntax
+
+
+@dataclass(frozen=True)
+class Fold:
+    """Indices into ``Manifest.clips``. ``valid`` may be empty: probes then hold out
+    validation data from ``train`` themselves."""
+
+    name: str
+    train: tuple[int, ...]
+    valid: tuple[int, ...]
+    test: tuple[int, ...]
+
+    def sizes(self) -> dict[str, int]:
+        return {"train": len(self.train), "valid": len(self.valid), "test": len(self.test)}
+
+
+@dataclass
+class Manifest:
+    task: str
+    protocol: str
+    root: Path
+    clips: list[Clip]
+    label_names: list[str]
+    folds: list[Fold]
+    #: Clips of the tree the protocol leaves out, as (id, reason); reported, never silent.
+    unused: list[tuple[str, str]] = field(default_factory=list)
+    #: Clips the protocol names that the tree lacks, as ids; reported and stamped on results.
+    missing: list[str] = field(default_factory=list)
+
+    @property
+    def protocol_id(self) -> str:
+        return f"{self.task}/{self.protocol}"
+
+    @property
+    def sha256(self) -> str:
+        """Hash of every (clip id, label name, role per fold): the exact experiment."""
+        rows = []
+        for fold in self.folds:
+            for role in ("train", "valid", "test"):
+                rows.extend((fold.name, role, self.clips[i].id, self.label_names[self.clips[i].label])
+                            for i in getattr(fold, role))
+        blob = json.dumps([self.protocol_id, sorted(rows)], separators=(",", ":")).encode()
+        return hashlib.sha256(blob).hexdigest()
+
+    def split_sizes(self) -> dict[str, dict[str, int]]:
+        return {fold.name: fold.sizes() for fold in self.folds}
+
+    def class_counts(self, fold: Fold, role: str) -> dict[str, int]:
+        counts = dict.fromkeys(self.label_names, 0)
+        for i in getattr(fold, role):
+            counts[self.label_names[self.clips[i].label]] += 1
+        return counts
+
+
+@dataclass(frozen=True)
+class Protocol:
+    name: str
+    description: str
+
+
+class Task(ABC):
+    """A dataset layout and its protocols, described as class-level metadata (MTEB-style)."""
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    protocols: ClassVar[tuple[Protocol, ...]]
+    homepage: ClassVar[str] = ""
+    license: ClassVar[str] = ""
+    #: How a user gets the data; appended to every "data missing" error.
+    how_to_get: ClassVar[str] = ""
+
+    @property
+    def default_protocol(self) -> str:
+        return self.protocols[0].name
+
+    def protocol_names(self) -> list[str]:
+        return [p.name for p in self.protocols]
+
+    def check_protocol(self, protocol: str | None) -> str:
+        protocol = protocol or self.default_protocol
+        if protocol not in self.protocol_names():
+            raise UnknownNameError(f"unknown protocol '{protocol}' for task {self.name}",
+                                   f"available: {', '.join(self.protocol_names())}")
+        return protocol
+
+    def manifest(self, root: Path, protocol: str | None = None) -> Manifest:
+        """Read the tree at ``root`` and build the protocol's manifest."""
+        protocol = self.check_protocol(protocol)
+        root = Path(root).expanduser()
+        if not root.is_dir():
+            raise DataError(f"data root {root} for task {self.name} does not exist", self.how_to_get)
+        return self.build_manifest(root, protocol)
+
+    @abstractmethod
+    def build_manifest(self, root: Path, protocol: str) -> Manifest:
+        """Build the manifest for a validated protocol name from an existing directory."""
+
+    def require(self, root: Path, *relative: str) -> None:
+        """Fail with one line listing what the layout lacks."""
+        missing = [r for r in relative if not (root / r).exists()]
+        if missing:
+            raise DataError(f"{root} is not a {self.name} tree: missing {', '.join(missing)}", self.how_to_get)
+
+
+def check_files_exist(root: Path, clips: list[Clip], source: str) -> None:
+    """A metadata row whose audio file is absent is an error naming the row's file."""
+    for clip in clips:
+        if not (root / clip.path).is_file():
+            raise DataError(f"{source} lists {clip.path}, which is missing under {root}",
+                            "re-download or re-extract the dataset")
+
+
+def index_labels(names: list[str]) -> dict[str, int]:
+    return {name: i for i, name in enumerate(names)}

@@ -1,0 +1,65 @@
+"""ESC-50: 2,000 five-second environmental recordings, 50 classes, 5 prearranged folds.
+
+Layout: ``audio/{fold}-{src_file}-{take}-{target}.wav`` and ``meta/esc50.csv``
+(``filename,fold,target,category,esc10,src_file,take``); the CSV is the source of truth.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from audiobench.errors import DataError
+from audiobench.tasks.base import Clip, Fold, Manifest, Protocol, Task, check_files_exist
+
+CSV_PATH = "meta/esc50.csv"
+COLUMNS = ("filename", "fold", "target", "category", "src_file")
+
+
+class ESC50(Task):
+    name = "esc50"
+    description = "ESC-50 environmental sound classification (50 classes, 5 s clips)"
+    protocols = (
+        Protocol("5fold", "leave-one-fold-out over the CSV's 5 folds; mean and std over test folds"),
+        Protocol("paper", "Whisper-AuT paper: folds 1-4 train, fold 5 test"),
+    )
+    homepage = "https://github.com/karolpiczak/ESC-50"
+    license = "CC BY-NC 3.0"
+    how_to_get = "run `audiobench data download esc50` or point --data-root at the extracted ESC-50-master"
+
+    def build_manifest(self, root: Path, protocol: str) -> Manifest:
+        self.require(root, CSV_PATH, "audio")
+        rows = read_rows(root / CSV_PATH)
+        targets = sorted({int(r["target"]) for r in rows})
+        category = {int(r["target"]): r["category"] for r in rows}
+        label_of = {t: i for i, t in enumerate(targets)}
+        clips = [Clip(f"audio/{r['filename']}", label_of[int(r["target"])], group=r["src_file"]) for r in rows]
+        check_files_exist(root, clips, str(root / CSV_PATH))
+        fold_of = [int(r["fold"]) for r in rows]
+        folds_present = sorted(set(fold_of))
+
+        def split(test_fold: int) -> Fold:
+            train = tuple(i for i, f in enumerate(fold_of) if f != test_fold)
+            test = tuple(i for i, f in enumerate(fold_of) if f == test_fold)
+            return Fold(f"fold{test_fold}", train, (), test)
+
+        if protocol == "paper":
+            if 5 not in folds_present:
+                raise DataError(f"{root / CSV_PATH} has no fold 5, which the paper protocol tests on",
+                                "use the official esc50.csv")
+            folds = [split(5)]
+        else:
+            folds = [split(f) for f in folds_present]
+        return Manifest(self.name, protocol, root, clips, [category[t] for t in targets], folds)
+
+
+def read_rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as f:
+        reader = csv.DictReader(f)
+        missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise DataError(f"{path} lacks column(s) {', '.join(missing)}", "use the official meta/esc50.csv")
+        rows = list(reader)
+    if not rows:
+        raise DataError(f"{path} has no rows", "use the official meta/esc50.csv")
+    return rows

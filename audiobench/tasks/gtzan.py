@@ -1,0 +1,104 @@
+"""GTZAN: 1,000 thirty-second music excerpts, 10 genres x 100.
+
+Layout: ``genres/<genre>/<genre>.000NN.{wav,au}`` (the common re-distribution names the folder
+``genres_original``). Clip ids are ``<genre>.000NN``; a ``.wav`` is preferred over an ``.au``
+of the same id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from importlib import resources
+from pathlib import Path
+
+from audiobench.errors import DataError
+from audiobench.tasks.base import Clip, Fold, Manifest, Protocol, Task
+
+GENRES = ("blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop", "reggae", "rock")
+CLIPS_PER_GENRE = 100
+FOLDERS = ("genres", "genres_original")
+EXTENSIONS = (".wav", ".au")
+SPLIT_SEED = "audiobench-gtzan-v1"
+
+
+def canonical_ids() -> list[str]:
+    return [f"{genre}.{n:05d}" for genre in GENRES for n in range(CLIPS_PER_GENRE)]
+
+
+def filtered_list(role: str) -> list[str]:
+    """The Kereliuk, Sturm and Larsen (2015) fault-filtered split (443/197/290)."""
+    text = resources.files("audiobench.tasks").joinpath(f"lists/gtzan_filtered_{role}.txt").read_text()
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def hash_order(ids: list[str]) -> list[str]:
+    """A seeded order that is the same on every platform and library version."""
+    return sorted(ids, key=lambda clip_id: hashlib.sha256(f"{SPLIT_SEED}:{clip_id}".encode()).hexdigest())
+
+
+class GTZAN(Task):
+    name = "gtzan"
+    description = "GTZAN music genre classification (10 genres, 30 s clips)"
+    protocols = (
+        Protocol("filtered", "fault-filtered split (Kereliuk et al. 2015): 443 train / 197 valid / 290 test"),
+        Protocol("paper", "Whisper-AuT paper: stratified random 80/20 of all clips, fixed seed"),
+        Protocol("10fold", "stratified 10-fold cross-validation over all clips, fixed seed"),
+    )
+    homepage = "https://www.tensorflow.org/datasets/catalog/gtzan"
+    license = "research use only"
+    how_to_get = ("GTZAN has no live official host: run `audiobench data prepare gtzan --from ARCHIVE_OR_DIR` "
+                  "with your copy")
+
+    def find_files(self, root: Path) -> dict[str, str]:
+        """Clip id -> path relative to ``root``."""
+        base = next((root / f for f in FOLDERS if (root / f).is_dir()), None)
+        if base is None:
+            raise DataError(f"{root} is not a gtzan tree: missing genres/ (or genres_original/)", self.how_to_get)
+        found: dict[str, str] = {}
+        for genre in GENRES:
+            folder = base / genre
+            if not folder.is_dir():
+                continue
+            for path in sorted(folder.iterdir(), key=lambda p: (p.stem, EXTENSIONS.index(p.suffix)
+                                                                   if p.suffix in EXTENSIONS else 99)):
+                if path.suffix in EXTENSIONS and path.stem.startswith(f"{genre}.") and path.stem not in found:
+                    found[path.stem] = path.relative_to(root).as_posix()
+        if not found:
+            raise DataError(f"{base} holds no <genre>/<genre>.000NN.wav or .au files", self.how_to_get)
+        return found
+
+    def build_manifest(self, root: Path, protocol: str) -> Manifest:
+        files = self.find_files(root)
+        if protocol == "filtered":
+            roles = {role: filtered_list(role) for role in ("train", "valid", "test")}
+        else:
+            roles = {"all": canonical_ids()}
+        wanted = [clip_id for ids in roles.values() for clip_id in ids]
+        present = [clip_id for clip_id in wanted if clip_id in files]
+        index = {clip_id: i for i, clip_id in enumerate(present)}
+        clips = [Clip(files[c], GENRES.index(c.split(".")[0])) for c in present]
+        missing = [c for c in wanted if c not in files]
+        unused = [(files[c], f"not in the {protocol} protocol") for c in sorted(set(files) - set(wanted))]
+        if protocol == "filtered":
+            folds = [Fold("filtered", *(tuple(index[c] for c in roles[r] if c in index)
+                                        for r in ("train", "valid", "test")))]
+        else:
+            folds = self.stratified_folds(present, index, 5 if protocol == "paper" else 10)
+            if protocol == "paper":
+                folds = [Fold("paper", folds[0].train, (), folds[0].test)]
+        return Manifest(self.name, protocol, root, clips, list(GENRES), folds, unused=unused, missing=missing)
+
+    @staticmethod
+    def stratified_folds(ids: list[str], index: dict[str, int], n_folds: int) -> list[Fold]:
+        """Deal each genre's clips, in seeded order, round-robin into ``n_folds`` folds; fold k
+        tests on its share and trains on the rest (n_folds=5 gives the 80/20 split)."""
+        fold_of: dict[str, int] = {}
+        for genre in GENRES:
+            for rank, clip_id in enumerate(hash_order([c for c in ids if c.startswith(f"{genre}.")])):
+                fold_of[clip_id] = rank % n_folds
+        folds = []
+        for k in range(n_folds):
+            test = tuple(index[c] for c in ids if fold_of[c] == k)
+            train = tuple(index[c] for c in ids if fold_of[c] != k)
+            folds.append(Fold(f"fold{k + 1}", train, (), test))
+        return folds

@@ -1,0 +1,129 @@
+"""Speech Commands (Warden 2018): one-second keywords, ``<word>/<speaker>_nohash_<n>.wav``.
+
+The data root holds each archive extracted into its own folder:
+``v0.02/`` and ``v0.01/`` (with ``validation_list.txt``, ``testing_list.txt`` and
+``_background_noise_/``) and ``test_set_v0.01/`` (the separate 12-class SUPERB test set).
+Training = every clip in neither list.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import soundfile as sf
+
+from audiobench.errors import AudioReadError, DataError
+from audiobench.tasks.base import Clip, Fold, Manifest, Protocol, Task, check_files_exist
+
+NOISE_DIR = "_background_noise_"
+SUPERB_WORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
+UNKNOWN, SILENCE = "_unknown_", "_silence_"
+SUPERB_LABELS = (*SUPERB_WORDS, UNKNOWN, SILENCE)
+SILENCE_SECONDS = 1.0
+SILENCE_VALID_SHARE = 0.1
+VERSION_DIRS = {"v2-35": "v0.02", "v1-30": "v0.01", "paper": "v0.01"}
+SUPERB_TEST_DIR = "test_set_v0.01"
+
+
+def speaker(path: str) -> str:
+    return Path(path).name.split("_nohash_")[0]
+
+
+class SpeechCommands(Task):
+    name = "speechcommands"
+    description = "Google Speech Commands keyword spotting (1 s clips)"
+    protocols = (
+        Protocol("v2-35", "v0.02, 35 words, official validation/testing lists"),
+        Protocol("v1-30", "v0.01, 30 words, official validation/testing lists"),
+        Protocol("paper", "SUPERB KS (the paper's): v0.01 lists mapped to 10 words + _unknown_ + "
+                          "_silence_; test = the 3,081-clip test_set_v0.01"),
+    )
+    homepage = "https://www.tensorflow.org/datasets/catalog/speech_commands"
+    license = "CC BY 4.0"
+    how_to_get = ("run `audiobench data download speechcommands`, or extract the official archives into "
+                  "<root>/v0.02, <root>/v0.01 and <root>/test_set_v0.01")
+
+    def build_manifest(self, root: Path, protocol: str) -> Manifest:
+        tree = root / VERSION_DIRS[protocol]
+        self.require(root, f"{tree.name}/validation_list.txt", f"{tree.name}/testing_list.txt")
+        by_role = official_split(tree)
+        words = sorted({path.split("/")[0] for paths in by_role.values() for path in paths})
+        if protocol != "paper":
+            label_names = words
+            clips_by_role = {role: [Clip(f"{tree.name}/{p}", words.index(p.split("/")[0]), group=speaker(p))
+                                    for p in paths] for role, paths in by_role.items()}
+        else:
+            self.require(root, SUPERB_TEST_DIR)
+            label_names = list(SUPERB_LABELS)
+            clips_by_role = {role: [superb_clip(tree.name, p) for p in by_role[role]] for role in ("train", "valid")}
+            silence = silence_crops(root, tree.name)
+            clips_by_role["train"] += silence["train"]
+            clips_by_role["valid"] += silence["valid"]
+            clips_by_role["test"] = superb_test_clips(root / SUPERB_TEST_DIR)
+        for role in ("valid", "test"):
+            check_files_exist(root, clips_by_role[role], f"{tree.name} {role} list")
+        clips = clips_by_role["train"] + clips_by_role["valid"] + clips_by_role["test"]
+        n_train, n_valid = len(clips_by_role["train"]), len(clips_by_role["valid"])
+        fold = Fold(protocol, tuple(range(n_train)), tuple(range(n_train, n_train + n_valid)),
+                    tuple(range(n_train + n_valid, len(clips))))
+        return Manifest(self.name, protocol, root, clips, label_names, [fold])
+
+
+def read_list(path: Path) -> list[str]:
+    return [line.strip() for line in path.read_text().splitlines() if line.strip()]
+
+
+def official_split(tree: Path) -> dict[str, list[str]]:
+    """Paths (relative to ``tree``) of train / valid / test by the official list files."""
+    valid = read_list(tree / "validation_list.txt")
+    test = read_list(tree / "testing_list.txt")
+    listed = set(valid) | set(test)
+    train = []
+    for folder in sorted(p for p in tree.iterdir() if p.is_dir() and p.name != NOISE_DIR and not p.name.startswith(".")):
+        train.extend(f"{folder.name}/{f.name}" for f in sorted(folder.iterdir())
+                     if f.suffix == ".wav" and f"{folder.name}/{f.name}" not in listed)
+    if not train:
+        raise DataError(f"{tree} has no <word>/*.wav clips outside its lists", "re-extract the archive")
+    return {"train": train, "valid": valid, "test": test}
+
+
+def superb_clip(tree_name: str, path: str) -> Clip:
+    word = path.split("/")[0]
+    label = SUPERB_LABELS.index(word) if word in SUPERB_WORDS else SUPERB_LABELS.index(UNKNOWN)
+    return Clip(f"{tree_name}/{path}", label, group=speaker(path))
+
+
+def silence_crops(root: Path, tree_name: str) -> dict[str, list[Clip]]:
+    """Every non-overlapping 1 s crop of each background-noise file; a seeded hash of the crop id
+    sends about 10% to validation. Deterministic, and disjoint from the test set's own
+    ``_silence_`` clips."""
+    noise = root / tree_name / NOISE_DIR
+    files = sorted(noise.glob("*.wav")) if noise.is_dir() else []
+    if not files:
+        raise DataError(f"{noise} holds no .wav files, needed for the _silence_ class", "re-extract the v0.01 archive")
+    crops: dict[str, list[Clip]] = {"train": [], "valid": []}
+    label = SUPERB_LABELS.index(SILENCE)
+    for path in files:
+        try:
+            seconds = sf.info(str(path)).duration
+        except (sf.LibsndfileError, RuntimeError) as err:
+            raise AudioReadError(str(path), str(err)) from err
+        rel = path.relative_to(root).as_posix()
+        for k in range(int(seconds // SILENCE_SECONDS)):
+            clip = Clip(rel, label, start=k * SILENCE_SECONDS, duration=SILENCE_SECONDS, group=path.stem)
+            bucket = int(hashlib.sha256(clip.id.encode()).hexdigest(), 16) % 1000
+            crops["valid" if bucket < SILENCE_VALID_SHARE * 1000 else "train"].append(clip)
+    return crops
+
+
+def superb_test_clips(test_dir: Path) -> list[Clip]:
+    clips = []
+    for label, name in enumerate(SUPERB_LABELS):
+        folder = test_dir / name
+        if not folder.is_dir():
+            raise DataError(f"{test_dir} lacks the {name}/ folder of the SUPERB test set",
+                            "extract speech_commands_test_set_v0.01.tar.gz there")
+        clips.extend(Clip(f"{test_dir.name}/{name}/{f.name}", label, group=speaker(f.name))
+                     for f in sorted(folder.glob("*.wav")))
+    return clips
