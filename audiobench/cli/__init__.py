@@ -27,6 +27,7 @@ COMMAND_MODULES = [
     "audiobench.cli.evaluate",
     "audiobench.cli.data",
     "audiobench.cli.demo",
+    "audiobench.cli.compare",
 ]
 
 

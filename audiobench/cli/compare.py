@@ -1,0 +1,206 @@
+"""``audiobench compare``, ``audiobench check`` and ``audiobench report``: read result files,
+print a leaderboard, gate CI on regressions, write an HTML report.
+
+The library modules (``audiobench.compare``, ``audiobench.report``) are imported inside the
+commands: they pull in scipy and matplotlib, which every other command can do without.
+"""
+
+from __future__ import annotations
+
+import io
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from audiobench.cli.common import console, err_console
+
+if TYPE_CHECKING:
+    from audiobench.compare import Collection, Leaderboard
+
+DEFAULT_RESULTS = Path("results")
+
+RESULTS = typer.Argument(None, help="Result files or directories (searched recursively); default ./results.",
+                         show_default=False)
+BASELINE_ENCODER = typer.Option(None, "--baseline", "-b",
+                                help="Encoder (or full row label) to show deltas and paired-test p-values against.")
+FORCE = typer.Option(False, "--force", help="Rank results on different manifests of one protocol together "
+                     "(the column is marked with a dagger).")
+WITH_REFERENCE = typer.Option(False, "--with-reference", help="Also show published numbers found in the inputs "
+                              "(e.g. results/reference/), marked and never ranked.")
+
+
+class Format(str, Enum):
+    table = "table"
+    markdown = "markdown"
+    csv = "csv"
+    json = "json"
+    html = "html"
+
+
+def register(app: typer.Typer) -> None:
+    app.command("compare")(compare)
+    app.command("check")(check)
+    app.command("report")(report)
+
+
+def _collect(paths: Optional[list[Path]]) -> "Collection":
+    """Read the inputs and warn, by name, about every file that could not be used."""
+    from audiobench.compare import collect
+
+    collection = collect(paths or [DEFAULT_RESULTS])
+    for skipped in collection.skipped:
+        _warn(f"skipping {skipped.reason}")
+    return collection
+
+
+def _warn(message: str) -> None:
+    err_console.print(f"warning: {message}", markup=False, highlight=False, soft_wrap=True)
+
+
+def _leaderboard(paths: Optional[list[Path]], baseline: Optional[str], force: bool,
+                 with_reference: bool) -> tuple["Collection", "Leaderboard"]:
+    from audiobench.compare import build_leaderboard
+
+    collection = _collect(paths)
+    if with_reference and not collection.reported:
+        _warn("--with-reference: the inputs hold no reference file (e.g. results/reference/whisper-aut-paper.json)")
+    board = build_leaderboard(collection.entries, baseline=baseline, force=force, with_reference=with_reference)
+    for note in board.notes:
+        _warn(note)
+    return collection, board
+
+
+def rich_table(board: "Leaderboard") -> Table:
+    """The terminal leaderboard: best measured cell bold green, reference rows dim italic."""
+    from audiobench.compare import cell_text
+
+    table = Table(show_lines=False)
+    table.add_column("encoder", no_wrap=True)
+    for column in board.columns:
+        table.add_column(column.title, justify="right")
+    for row in board.rows:
+        reported = row in board.reported_rows
+        label = f"{row} (baseline)" if row == board.baseline else row
+        cells: list[Text] = [Text(label, style="dim italic" if reported else "")]
+        for column in board.columns:
+            cell = board.cell(row, column)
+            if cell is None:
+                cells.append(Text(""))
+            else:
+                style = "bold green" if cell.best else ("dim italic" if reported else "")
+                cells.append(Text(cell_text(cell), style=style))
+        table.add_row(*cells)
+    return table
+
+
+def _as_text(renderable: Table, footnotes: list[str]) -> str:
+    """A rich table as plain text, for ``--format table --out FILE``."""
+    buffer = io.StringIO()
+    Console(file=buffer, width=240, color_system=None).print(renderable)
+    return buffer.getvalue() + "".join(f"{line}\n" for line in footnotes)
+
+
+def compare(
+    paths: Optional[list[Path]] = RESULTS,
+    baseline: Optional[str] = BASELINE_ENCODER,
+    fmt: Format = typer.Option(Format.table, "--format", "-f", help="Output format."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the leaderboard to FILE instead of stdout."),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="Also write a grouped bar chart (PNG) to FILE."),
+    force: bool = FORCE,
+    with_reference: bool = WITH_REFERENCE,
+) -> None:
+    """Leaderboard: encoders as rows, task protocols as columns, mean +- std accuracy (%).
+
+    Examples:\n
+      audiobench compare\n
+      audiobench compare results/ --baseline whisper-large-v3 --with-reference\n
+      audiobench compare results/ --format markdown --out leaderboard.md --plot leaderboard.png
+    """
+    from audiobench import compare as lib
+    from audiobench import report as figures
+    from audiobench.results import atomic_write_text
+
+    _, board = _leaderboard(paths, baseline, force, with_reference)
+    if plot is not None:
+        figures.atomic_write_bytes(plot, figures.bar_chart_png(board))
+        err_console.print(f"wrote {plot}", markup=False, highlight=False)
+
+    if fmt is Format.table and out is None:
+        console.print(rich_table(board))
+        for line in board.footnotes():
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
+        return
+    text = {
+        Format.table: lambda: _as_text(rich_table(board), board.footnotes()),
+        Format.markdown: lambda: lib.to_markdown(board),
+        Format.csv: lambda: lib.to_csv(board),
+        Format.json: lambda: lib.to_json(board),
+        Format.html: lambda: figures.leaderboard_page(board),
+    }[fmt]()
+    if out is None:
+        console.out(text, end="", highlight=False)
+    else:
+        atomic_write_text(out, text)
+        err_console.print(f"wrote {out}", markup=False, highlight=False)
+
+
+def check(
+    paths: list[Path] = typer.Argument(..., help="New result files or directories (searched recursively)."),
+    baseline: Path = typer.Option(..., "--baseline", "-b", help="Baseline result file or directory."),
+    tolerance: float = typer.Option(0.5, "--tolerance", help="Allowed drop in accuracy points before failing."),
+) -> None:
+    """Regression gate: exit 1 if any encoder/task dropped by more than --tolerance points.
+
+    Only results present in both, on the same protocol id and manifest, are compared; pairs
+    whose manifests differ are listed and not compared. Checking zero pairs is an error
+    (exit 2), never a pass. Reference (published) numbers are ignored.
+
+    Example (CI):\n
+      audiobench check --baseline results/ new-results/ --tolerance 0.5
+    """
+    from audiobench.compare import check_regressions
+
+    base = _collect([baseline])
+    new = _collect(paths)
+    outcome = check_regressions(base.entries, new.entries, tolerance)
+    for note in outcome.notes:
+        _warn(note)
+    for pair in outcome.manifest_mismatches:
+        _warn(f"not compared: {pair.row} on {pair.protocol_id}: manifest differs "
+              f"(baseline {(pair.baseline.manifest_sha256 or 'unknown')[:12]}, "
+              f"results {(pair.current.manifest_sha256 or 'unknown')[:12]})")
+    regressed = set(map(id, outcome.regressions))
+    for pair in outcome.checked:
+        status = "REGRESSED" if id(pair) in regressed else "ok"
+        console.print(f"{status:9} {pair.row} on {pair.protocol_id}: {pair.baseline.mean * 100:.2f} -> "
+                      f"{pair.current.mean * 100:.2f} ({pair.delta_points:+.2f} points)",
+                      markup=False, highlight=False, soft_wrap=True)
+    console.print(f"checked {len(outcome.checked)} pair(s); {len(outcome.regressions)} regressed by more than "
+                  f"{tolerance:g} point(s)", markup=False, highlight=False)
+    if outcome.regressions:
+        raise typer.Exit(1)
+
+
+def report(
+    paths: Optional[list[Path]] = RESULTS,
+    out: Path = typer.Option(..., "--out", "-o", help="HTML file to write."),
+    baseline: Optional[str] = BASELINE_ENCODER,
+    force: bool = FORCE,
+    with_reference: bool = WITH_REFERENCE,
+) -> None:
+    """One self-contained HTML page: leaderboard, bar chart, layer curves, throughput.
+
+    Example:\n
+      audiobench report results/ --out report.html
+    """
+    from audiobench.report import render_report
+    from audiobench.results import atomic_write_text
+
+    collection, board = _leaderboard(paths, baseline, force, with_reference)
+    atomic_write_text(out, render_report(collection, board))
+    err_console.print(f"wrote {out}", markup=False, highlight=False)

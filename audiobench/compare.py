@@ -1,0 +1,631 @@
+"""Leaderboards and regression gates over result files.
+
+``collect`` reads result files (and reference files of published numbers) into ``Entry``
+objects; ``build_leaderboard`` arranges them as encoders x task protocols, with the best
+measured score per column, deltas to a baseline and an exact McNemar test where both results
+kept their per-clip predictions; ``check_regressions`` compares two sets of results for a CI
+gate. The library returns data and text; the CLI prints.
+
+Two scores are only ranked together when they come from the same protocol id *and* the same
+manifest (the exact list of clips and folds): otherwise an accuracy difference can be a data
+difference. ``force=True`` ranks mixed manifests together and marks the column.
+
+Reference files hold numbers copied from papers. They are never measured results: they are
+shown only on request, never highlighted as best, never a baseline, never used by the gate.
+Their format (``format: "audiobench-reported-rows"``)::
+
+    {
+      "schema_version": 1,
+      "format": "audiobench-reported-rows",
+      "kind": "reported",
+      "label": "paper",                  # shown after the encoder name: "whisper-aut (paper)"
+      "source": {"title": ..., "arxiv": ..., "url": ..., "section": ...},
+      "notes": "...",                    # optional, free text
+      "rows": [
+        {"encoder": "whisper-aut", "protocol_id": "esc50/paper", "accuracy": 0.775,
+         "std": null, "test_clips": 400, "notes": "..."}
+      ]
+    }
+
+``accuracy`` is a fraction in [0, 1] like every ``scores.mean`` in a result file; ``std`` is
+optional (null when the source ran once).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import re
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+from audiobench.errors import ConfigError, ResultsError
+from audiobench.results import load_result
+
+REFERENCE_FORMAT = "audiobench-reported-rows"
+DEFAULT_PROBE = "logistic"
+DEFAULT_POOLING = "masked-mean"
+#: Scores closer than this (as fractions) are ties: both are highlighted as best.
+TIE = 1e-9
+DAGGER = "\u2020"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One score: a measured result file, or one row of a reference file (``kind="reported"``)."""
+
+    path: Path
+    kind: str
+    encoder: str
+    variant: tuple[str, ...]
+    protocol_id: str
+    manifest_sha256: str | None
+    mean: float
+    std: float | None
+    n_folds: int
+    created: str = ""
+    layer: int | None = None
+    random_init: bool = False
+    probe: str | None = None
+    pooling: str | None = None
+    predictions: Mapping[str, Mapping[str, list]] | None = None
+    timing: Mapping[str, Any] | None = None
+    device: str | None = None
+    label: str = ""
+    source: str | None = None
+
+    @property
+    def measured(self) -> bool:
+        return self.kind == "measured"
+
+    @property
+    def row(self) -> str:
+        """Leaderboard row label: the encoder plus every non-default setting, so results of
+        one encoder under different layers, poolings or probes never share a row."""
+        text = self.encoder + (f" ({', '.join(self.variant)})" if self.variant else "")
+        return text if self.measured else f"{text} ({self.label or self.kind})"
+
+    @property
+    def curve(self) -> str:
+        """The row label without the layer: one line of a layer curve."""
+        parts = variant_parts(self.random_init, None, None, self.pooling, self.probe)
+        return self.encoder + (f" ({', '.join(parts)})" if parts else "")
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A file that was not read, and why (the CLI warns about each one)."""
+
+    path: Path
+    reason: str
+
+
+@dataclass
+class Collection:
+    entries: list[Entry] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+
+    @property
+    def measured(self) -> list[Entry]:
+        return [e for e in self.entries if e.measured]
+
+    @property
+    def reported(self) -> list[Entry]:
+        return [e for e in self.entries if not e.measured]
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+def collect(inputs: Sequence[Path]) -> Collection:
+    """Read every ``*.json`` under ``inputs`` (directories recursively, files as given).
+
+    Corrupt or foreign files land in ``skipped`` with the reason instead of aborting, so one
+    bad file does not hide a whole leaderboard; a path that does not exist is an error.
+    """
+    collection = Collection()
+    for path in _json_files(inputs):
+        try:
+            collection.entries.extend(entries_from_file(path))
+        except ResultsError as err:
+            collection.skipped.append(Skipped(path, str(err)))
+    return collection
+
+
+def _json_files(inputs: Sequence[Path]) -> list[Path]:
+    files: list[Path] = []
+    for given in inputs:
+        path = Path(given)
+        if path.is_dir():
+            files.extend(sorted(p for p in path.rglob("*.json") if p.is_file()))
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise ResultsError(f"{path}: no such file or directory", "pass result files or directories that hold them")
+    unique: dict[Path, Path] = {}
+    for path in files:  # a file named directly and again through its directory counts once
+        unique.setdefault(path.resolve(), path)
+    return list(unique.values())
+
+
+def entries_from_file(path: Path) -> list[Entry]:
+    """The entries of one result file (one entry) or reference file (one per row)."""
+    try:
+        raw = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ResultsError(f"{path}: not a readable JSON file ({err})", "delete or regenerate it") from err
+    if isinstance(raw, dict) and raw.get("format") == REFERENCE_FORMAT:
+        return reported_entries(raw, path)
+    return [measured_entry(load_result(path), path)]
+
+
+def measured_entry(result: Mapping[str, Any], path: Path) -> Entry:
+    """Turn a validated result dict into an ``Entry``; ``ResultsError`` if a field we rank by is bad."""
+    try:
+        encoder, task, scores = result["encoder"], result["task"], result["scores"]
+        mean = _fraction(scores["mean"], path, "scores.mean")
+        std = float(scores.get("std") or 0.0)
+        entry = Entry(
+            path=Path(path), kind=str(result.get("kind", "measured")), encoder=str(encoder["name"]),
+            variant=_variant(result), protocol_id=str(task["protocol_id"]),
+            manifest_sha256=task.get("manifest_sha256"), mean=mean, std=std,
+            n_folds=len(scores.get("per_fold") or {}) or 1, created=str(result.get("created", "")),
+            layer=result.get("layer"), random_init=bool(encoder.get("random_init")), probe=(result.get("probe") or {}).get("name"),
+            pooling=result.get("pooling"), predictions=_checked_predictions(result.get("predictions"), path),
+            timing=result.get("timing"), device=(result.get("env") or {}).get("device"),
+            label="reported" if result.get("kind") == "reported" else "")
+    except (KeyError, TypeError, AttributeError, ValueError) as err:
+        raise ResultsError(f"{path}: malformed result ({type(err).__name__}: {err})",
+                           "regenerate it with audiobench run") from err
+    return entry
+
+
+def _variant(result: Mapping[str, Any]) -> tuple[str, ...]:
+    encoder = result["encoder"]
+    return variant_parts(bool(encoder.get("random_init")), result.get("layer"), encoder.get("num_layers"),
+                         result.get("pooling"), (result.get("probe") or {}).get("name"))
+
+
+def variant_parts(random_init: bool, layer: int | None, num_layers: int | None, pooling: str | None,
+                  probe: str | None) -> tuple[str, ...]:
+    """The settings that differ from the defaults (last layer, masked mean, logistic probe)."""
+    parts = []
+    if random_init:
+        parts.append("random-init")
+    if layer is not None and (num_layers is None or layer != num_layers - 1):
+        parts.append(f"L{layer}")
+    if pooling and pooling != DEFAULT_POOLING:
+        parts.append(pooling)
+    if probe and probe != DEFAULT_PROBE:
+        parts.append(f"{probe} probe")
+    return tuple(parts)
+
+
+def _fraction(value: Any, path: Path, name: str) -> float:
+    number = float(value)
+    if not 0.0 <= number <= 1.0 or math.isnan(number):
+        raise ResultsError(f"{path}: {name} = {value!r} is not an accuracy fraction in [0, 1]",
+                           "accuracy is stored as a fraction, e.g. 0.775 for 77.5%")
+    return number
+
+
+def _checked_predictions(predictions: Any, path: Path) -> Mapping[str, Mapping[str, list]] | None:
+    """Predictions are optional, but when present the paired test trusts them, so check shape."""
+    if not predictions:
+        return None
+    for fold, block in predictions.items():
+        lengths = {len(block[key]) for key in ("ids", "y_true", "y_pred")}
+        if len(lengths) != 1:
+            raise ResultsError(f"{path}: predictions for fold {fold} have ids, y_true and y_pred of "
+                               f"different lengths", "regenerate it with audiobench run")
+    return predictions
+
+
+def reported_entries(data: Mapping[str, Any], path: Path) -> list[Entry]:
+    """Validate a reference file (format in the module docstring) and return its rows."""
+    if data.get("kind") != "reported":
+        raise ResultsError(f"{path}: a {REFERENCE_FORMAT} file must say kind: \"reported\"",
+                           "published numbers are never measured results")
+    source = data.get("source")
+    if not isinstance(source, dict) or not (source.get("title") or source.get("url")):
+        raise ResultsError(f"{path}: reference file without source title or url", "say where the numbers come from")
+    rows = data.get("rows")
+    if not isinstance(rows, list) or not rows:
+        raise ResultsError(f"{path}: reference file has no rows", "add a list of {encoder, protocol_id, accuracy}")
+    citation = _citation(source)
+    entries = []
+    for index, row in enumerate(rows):
+        try:
+            std = row.get("std")
+            entries.append(Entry(
+                path=Path(path), kind="reported", encoder=str(row["encoder"]), variant=(),
+                protocol_id=str(row["protocol_id"]), manifest_sha256=None,
+                mean=_fraction(row["accuracy"], path, f"rows[{index}].accuracy"),
+                std=None if std is None else float(std), n_folds=1, label=str(data.get("label", "reported")),
+                source=citation))
+        except (KeyError, TypeError, AttributeError, ValueError) as err:
+            raise ResultsError(f"{path}: rows[{index}] is malformed ({type(err).__name__}: {err})",
+                               "each row needs encoder, protocol_id and accuracy") from err
+    return entries
+
+
+def _citation(source: Mapping[str, Any]) -> str:
+    parts = [source.get("title"), f"arXiv {source['arxiv']}" if source.get("arxiv") else None, source.get("section")]
+    return ", ".join(str(p) for p in parts if p)
+
+
+def latest(entries: Iterable[Entry], key_fn) -> tuple[dict[Any, Entry], list[str]]:
+    """Keep the newest entry (by ``created``) per key; describe every collision for a warning."""
+    kept: dict[Any, Entry] = {}
+    notes: list[str] = []
+    for entry in entries:
+        key = key_fn(entry)
+        other = kept.get(key)
+        if other is None:
+            kept[key] = entry
+            continue
+        # On equal times the file read later wins, so the choice is at least deterministic.
+        newer, older = (other, entry) if other.created > entry.created else (entry, other)
+        kept[key] = newer
+        notes.append(f"{entry.row} on {entry.protocol_id}: both {older.path} and {newer.path}; "
+                     f"keeping {newer.path} (created {newer.created or 'unknown'})")
+    return kept, notes
+
+
+# ----------------------------------------------------------------------------- paired test
+
+
+@dataclass(frozen=True)
+class PairedTest:
+    """Exact McNemar test on test clips both results predicted, matched by (fold, clip id)."""
+
+    n_items: int
+    baseline_only: int  # clips the baseline got right and the other row got wrong
+    other_only: int     # clips the other row got right and the baseline got wrong
+    p_value: float
+
+
+def mcnemar_exact(baseline_only: int, other_only: int) -> float:
+    """Two-sided exact McNemar p-value: under "no difference" the discordant clips split 50/50."""
+    from scipy.stats import binomtest  # scipy is slow to import; only comparisons need it
+
+    discordant = baseline_only + other_only
+    if discordant == 0:
+        return 1.0
+    return float(binomtest(min(baseline_only, other_only), discordant, 0.5).pvalue)
+
+
+def paired_test(baseline: Entry, other: Entry) -> PairedTest | None:
+    """None unless both kept predictions on the same manifest and share at least one clip."""
+    if not (baseline.predictions and other.predictions):
+        return None
+    if baseline.manifest_sha256 is None or baseline.manifest_sha256 != other.manifest_sha256:
+        return None
+    base, oth = _correctness(baseline.predictions), _correctness(other.predictions)
+    common = base.keys() & oth.keys()
+    if not common:
+        return None
+    baseline_only = sum(1 for k in common if base[k] and not oth[k])
+    other_only = sum(1 for k in common if oth[k] and not base[k])
+    return PairedTest(len(common), baseline_only, other_only, mcnemar_exact(baseline_only, other_only))
+
+
+def _correctness(predictions: Mapping[str, Mapping[str, list]]) -> dict[tuple[str, str], bool]:
+    return {(str(fold), str(clip)): truth == guess
+            for fold, block in predictions.items()
+            for clip, truth, guess in zip(block["ids"], block["y_true"], block["y_pred"])}
+
+
+# ----------------------------------------------------------------------------- leaderboard
+
+
+@dataclass(frozen=True)
+class Column:
+    """One leaderboard column: a protocol id, split per manifest unless ``force`` merged them."""
+
+    key: str
+    protocol_id: str
+    manifests: tuple[str, ...] = ()
+
+    @property
+    def mixed(self) -> bool:
+        return len(self.manifests) > 1
+
+    @property
+    def title(self) -> str:
+        return self.key + (DAGGER if self.mixed else "")
+
+
+@dataclass(frozen=True)
+class Delta:
+    points: float
+    test: PairedTest | None = None
+
+
+@dataclass(frozen=True)
+class Cell:
+    entry: Entry
+    best: bool = False
+    delta: Delta | None = None
+
+
+@dataclass
+class Leaderboard:
+    rows: list[str]
+    columns: list[Column]
+    cells: dict[tuple[str, str], Cell]
+    baseline: str | None = None
+    reported_rows: frozenset[str] = frozenset()
+    #: Things the reader should be told (collisions, split columns, unmatched reference rows).
+    notes: list[str] = field(default_factory=list)
+
+    def cell(self, row: str, column: Column) -> Cell | None:
+        return self.cells.get((row, column.key))
+
+    def footnotes(self) -> list[str]:
+        """Lines that belong under the table in every format."""
+        lines = []
+        if self.baseline:
+            lines.append(f"Deltas are accuracy points against the baseline {self.baseline}; p is an exact "
+                         "McNemar test on the test clips both results predicted.")
+        for column in self.columns:
+            if column.mixed:
+                hashes = ", ".join(m[:12] for m in column.manifests)
+                lines.append(f"{DAGGER} {column.key}: results on {len(column.manifests)} different manifests "
+                             f"({hashes}) ranked together because of --force; differences may be data.")
+        sources = sorted({e.source for e in (c.entry for c in self.cells.values()) if e.source})
+        if self.reported_rows:
+            lines.append("Rows marked (paper)/(reported) are published numbers, not measured by audiobench, "
+                         "and are never ranked" + (f": {'; '.join(sources)}." if sources else "."))
+        return lines
+
+    def records(self) -> list[dict[str, Any]]:
+        """One flat dict per cell (accuracy in percent), for CSV and JSON."""
+        out = []
+        for row in self.rows:
+            for column in self.columns:
+                cell = self.cell(row, column)
+                if cell is None:
+                    continue
+                e, test = cell.entry, cell.delta.test if cell.delta else None
+                out.append({
+                    "row": row, "encoder": e.encoder, "kind": e.kind, "protocol_id": e.protocol_id,
+                    "column": column.key, "mean": round(e.mean * 100, 4),
+                    "std": None if e.std is None else round(e.std * 100, 4), "n_folds": e.n_folds,
+                    "best": cell.best, "baseline": row == self.baseline,
+                    "delta": round(cell.delta.points, 4) if cell.delta else None,
+                    "p_value": test.p_value if test else None, "paired_clips": test.n_items if test else None,
+                    "manifest_sha256": e.manifest_sha256, "mixed_manifests": column.mixed,
+                    "layer": e.layer, "probe": e.probe, "pooling": e.pooling,
+                    "source": e.source if e.source else str(e.path)})
+        return out
+
+
+def build_leaderboard(entries: Sequence[Entry], baseline: str | None = None, force: bool = False,
+                      with_reference: bool = False) -> Leaderboard:
+    """Arrange entries as rows (encoder + variant) x columns (protocol id [+ manifest])."""
+    measured = [e for e in entries if e.measured]
+    if not measured:
+        raise ResultsError("no measured results to compare", "run `audiobench run` first or pass the results directory")
+    columns, column_of, notes = _columns(measured, force)
+    kept, collisions = latest(measured, lambda e: (e.row, column_of(e)))
+    notes += collisions
+    cells = {key: Cell(entry) for key, entry in kept.items()}
+
+    reported_rows: set[str] = set()
+    if with_reference:
+        # A protocol split per manifest has no single column a reference row could sit in.
+        by_protocol = {c.protocol_id: c.key for c in columns if c.key == c.protocol_id}
+        matched = [e for e in entries if not e.measured and e.protocol_id in by_protocol]
+        unmatched = sorted({e.protocol_id for e in entries if not e.measured} - set(by_protocol))
+        if unmatched:
+            notes.append(f"reference rows for {', '.join(unmatched)} not shown: no single column of "
+                         "measured results on that protocol")
+        kept_reported, collisions = latest(matched, lambda e: (e.row, by_protocol[e.protocol_id]))
+        notes += collisions
+        cells.update({key: Cell(entry) for key, entry in kept_reported.items()})
+        reported_rows = {e.row for e in kept_reported.values()}
+
+    rows = sorted({row for row, _ in cells}, key=lambda r: _row_order(r, cells))
+    baseline_row = resolve_baseline(baseline, [r for r in rows if r not in reported_rows], measured) if baseline else None
+    board = Leaderboard(rows, columns, cells, baseline_row, frozenset(reported_rows), notes)
+    _mark_best(board)
+    if baseline_row:
+        _add_deltas(board)
+    return board
+
+
+def _columns(measured: Sequence[Entry], force: bool):
+    """Columns, a function entry -> column key, and notes about protocols split by manifest."""
+    manifests: dict[str, Counter] = defaultdict(Counter)
+    for e in measured:
+        manifests[e.protocol_id][e.manifest_sha256 or "unknown"] += 1
+    columns, notes = [], []
+    split: set[str] = set()
+    for pid in sorted(manifests):
+        hashes = tuple(sorted(manifests[pid]))
+        if len(hashes) == 1 or force:
+            columns.append(Column(pid, pid, hashes))
+            continue
+        split.add(pid)
+        columns.extend(Column(f"{pid} @{h[:8]}", pid, (h,)) for h in hashes)
+        notes.append(f"{pid}: results on {len(hashes)} different manifests are shown as separate columns and "
+                     "not ranked together (pass --force to rank them in one marked column)")
+
+    def column_of(entry: Entry) -> str:
+        if entry.protocol_id in split:
+            return f"{entry.protocol_id} @{(entry.manifest_sha256 or 'unknown')[:8]}"
+        return entry.protocol_id
+
+    return columns, column_of, notes
+
+
+def _row_order(row: str, cells: Mapping[tuple[str, str], Cell]) -> tuple:
+    # A reference row sits right under the measured rows of its encoder; L8 sorts before L16.
+    entry = next(c.entry for (r, _), c in cells.items() if r == row)
+    natural = tuple((0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", row))
+    return (entry.encoder, not entry.measured, natural)
+
+
+def resolve_baseline(name: str, rows: Sequence[str], measured: Sequence[Entry]) -> str:
+    """The row ``name`` refers to: an exact row label, or an encoder name with one row."""
+    if name in rows:
+        return name
+    candidates = sorted({e.row for e in measured if e.encoder == name and e.row in rows})
+    if len(candidates) == 1:
+        return candidates[0]
+    if candidates:
+        raise ConfigError(f"baseline {name!r} matches several rows: {', '.join(candidates)}",
+                          "pass the full row label in quotes")
+    encoders = sorted({e.encoder for e in measured})
+    raise ConfigError(f"baseline {name!r} is not in the results; encoders present: {', '.join(encoders)}",
+                      "pass one of them to --baseline")
+
+
+def _mark_best(board: Leaderboard) -> None:
+    for column in board.columns:
+        scores = {row: cell.entry.mean for row in board.rows
+                  if (cell := board.cell(row, column)) is not None and cell.entry.measured}
+        if not scores:
+            continue
+        top = max(scores.values())
+        for row, mean in scores.items():
+            if top - mean <= TIE:
+                key = (row, column.key)
+                board.cells[key] = Cell(board.cells[key].entry, best=True, delta=board.cells[key].delta)
+
+
+def _add_deltas(board: Leaderboard) -> None:
+    for column in board.columns:
+        base = board.cell(board.baseline, column)
+        if base is None:
+            continue
+        for row in board.rows:
+            cell = board.cell(row, column)
+            if cell is None or row == board.baseline or not cell.entry.measured:
+                continue
+            delta = Delta((cell.entry.mean - base.entry.mean) * 100, paired_test(base.entry, cell.entry))
+            board.cells[(row, column.key)] = Cell(cell.entry, cell.best, delta)
+
+
+# ----------------------------------------------------------------------------- text formats
+
+
+def format_score(entry: Entry) -> str:
+    """Mean +- std in percent; a single run (one fold, or no spread reported) shows no +-."""
+    text = f"{entry.mean * 100:.2f}"
+    if entry.std is not None and entry.n_folds > 1:
+        text += f" \u00b1 {entry.std * 100:.2f}"
+    return text
+
+
+def format_delta(delta: Delta) -> str:
+    text = f"{delta.points:+.2f}"
+    if delta.test is not None:
+        text += f", p={format_p(delta.test.p_value)}"
+    return f"({text})"
+
+
+def format_p(p: float) -> str:
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def cell_text(cell: Cell) -> str:
+    return format_score(cell.entry) + (f" {format_delta(cell.delta)}" if cell.delta else "")
+
+
+def to_markdown(board: Leaderboard) -> str:
+    """GitHub-flavoured Markdown: best measured cell bold, reference rows italic."""
+    header = ["encoder"] + [c.title for c in board.columns]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in board.rows:
+        label = f"{row} (baseline)" if row == board.baseline else row
+        texts = [label]
+        for column in board.columns:
+            cell = board.cell(row, column)
+            text = "" if cell is None else cell_text(cell)
+            if cell is not None and cell.best:
+                text = f"**{text}**"
+            elif cell is not None and not cell.entry.measured:
+                text = f"*{text}*"
+            texts.append(text)
+        if row in board.reported_rows:
+            texts[0] = f"*{texts[0]}*"
+        lines.append("| " + " | ".join(texts) + " |")
+    for footnote in board.footnotes():  # one paragraph each
+        lines.extend(["", footnote])
+    return "\n".join(lines) + "\n"
+
+
+def to_csv(board: Leaderboard) -> str:
+    """Long format, one line per cell, accuracy in percent."""
+    records = board.records()
+    buffer = io.StringIO()
+    fields = list(records[0]) if records else ["row"]
+    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(records)
+    return buffer.getvalue()
+
+
+def to_json(board: Leaderboard) -> str:
+    payload = {"columns": [c.key for c in board.columns], "rows": board.rows, "baseline": board.baseline,
+               "cells": board.records(), "footnotes": board.footnotes(), "notes": board.notes}
+    return json.dumps(payload, indent=2) + "\n"
+
+
+# ----------------------------------------------------------------------------- regression gate
+
+
+@dataclass(frozen=True)
+class Pair:
+    """The same encoder row on the same protocol in the baseline and in the new results."""
+
+    row: str
+    protocol_id: str
+    baseline: Entry
+    current: Entry
+
+    @property
+    def delta_points(self) -> float:
+        return (self.current.mean - self.baseline.mean) * 100
+
+
+@dataclass
+class CheckReport:
+    tolerance: float
+    checked: list[Pair]
+    manifest_mismatches: list[Pair]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def regressions(self) -> list[Pair]:
+        # The small slack keeps a drop of exactly `tolerance` points from failing on float noise.
+        return [p for p in self.checked if p.delta_points < -self.tolerance - 1e-9]
+
+
+def check_regressions(baseline: Sequence[Entry], current: Sequence[Entry], tolerance: float = 0.5) -> CheckReport:
+    """Compare measured scores present in both; a pair on different manifests is reported, not compared.
+
+    Raises ``ResultsError`` when no pair could be compared: a gate that checked nothing must
+    not pass silently.
+    """
+    if tolerance < 0 or math.isnan(tolerance):
+        raise ConfigError(f"--tolerance must be >= 0 accuracy points, got {tolerance}", "e.g. --tolerance 0.5")
+    base, base_notes = latest((e for e in baseline if e.measured), lambda e: (e.row, e.protocol_id))
+    new, new_notes = latest((e for e in current if e.measured), lambda e: (e.row, e.protocol_id))
+    checked, mismatched = [], []
+    for key in sorted(base.keys() & new.keys()):
+        pair = Pair(key[0], key[1], base[key], new[key])
+        same = pair.baseline.manifest_sha256 == pair.current.manifest_sha256
+        (checked if same else mismatched).append(pair)
+    if not checked:
+        raise ResultsError(
+            f"0 encoder/task pairs checked: the baseline has {len(base)} measured pair(s), the results "
+            f"{len(new)}, {len(base.keys() & new.keys())} in common of which {len(mismatched)} differ in manifest",
+            "point --baseline and RESULTS at results of the same encoders, protocols and data")
+    return CheckReport(tolerance, checked, mismatched, base_notes + new_notes)
