@@ -600,6 +600,8 @@ class CheckReport:
     tolerance: float
     checked: list[Pair]
     manifest_mismatches: list[Pair]
+    baseline_pairs: int
+    current_pairs: int
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -607,12 +609,22 @@ class CheckReport:
         # The small slack keeps a drop of exactly `tolerance` points from failing on float noise.
         return [p for p in self.checked if p.delta_points < -self.tolerance - 1e-9]
 
+    def require_pairs(self) -> None:
+        """Raise ``ResultsError`` when nothing was compared: a gate that checked nothing must not pass."""
+        if self.checked:
+            return
+        common = len(self.manifest_mismatches)
+        raise ResultsError(
+            f"0 encoder/task pairs checked: the baseline has {self.baseline_pairs} measured pair(s), the results "
+            f"{self.current_pairs}, {common} in common but on a different manifest",
+            "point --baseline and RESULTS at results of the same encoders, protocols and data")
+
 
 def check_regressions(baseline: Sequence[Entry], current: Sequence[Entry], tolerance: float = 0.5) -> CheckReport:
-    """Compare measured scores present in both; a pair on different manifests is reported, not compared.
+    """Compare measured scores present in both on the same protocol id and manifest.
 
-    Raises ``ResultsError`` when no pair could be compared: a gate that checked nothing must
-    not pass silently.
+    A pair on different manifests is listed in ``manifest_mismatches``, not compared. Call
+    ``require_pairs`` (after showing the mismatches) before trusting an empty regression list.
     """
     if tolerance < 0 or math.isnan(tolerance):
         raise ConfigError(f"--tolerance must be >= 0 accuracy points, got {tolerance}", "e.g. --tolerance 0.5")
@@ -623,9 +635,4 @@ def check_regressions(baseline: Sequence[Entry], current: Sequence[Entry], toler
         pair = Pair(key[0], key[1], base[key], new[key])
         same = pair.baseline.manifest_sha256 == pair.current.manifest_sha256
         (checked if same else mismatched).append(pair)
-    if not checked:
-        raise ResultsError(
-            f"0 encoder/task pairs checked: the baseline has {len(base)} measured pair(s), the results "
-            f"{len(new)}, {len(base.keys() & new.keys())} in common of which {len(mismatched)} differ in manifest",
-            "point --baseline and RESULTS at results of the same encoders, protocols and data")
-    return CheckReport(tolerance, checked, mismatched, base_notes + new_notes)
+    return CheckReport(tolerance, checked, mismatched, len(base), len(new), base_notes + new_notes)

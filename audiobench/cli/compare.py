@@ -174,6 +174,7 @@ def check(
         _warn(f"not compared: {pair.row} on {pair.protocol_id}: manifest differs "
               f"(baseline {(pair.baseline.manifest_sha256 or 'unknown')[:12]}, "
               f"results {(pair.current.manifest_sha256 or 'unknown')[:12]})")
+    outcome.require_pairs()
     regressed = set(map(id, outcome.regressions))
     for pair in outcome.checked:
         status = "REGRESSED" if id(pair) in regressed else "ok"

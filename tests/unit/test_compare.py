@@ -28,10 +28,10 @@ def make_result(encoder: str = "whisper-base", protocol_id: str = "esc50/5fold",
                 std: float = 0.01, *, layer: int | None = None, num_layers: int = 7, pooling: str = "masked-mean",
                 probe: str = "logistic", manifest: str = MANIFEST, created: str = "2026-11-01T00:00:00+00:00",
                 predictions: dict | None = None, clips_per_second: float = 40.0, clips_encoded: int = 100,
-                device: str = "cpu", random_init: bool = False) -> dict[str, Any]:
+                device: str = "cpu", random_init: bool = False, folds: int = 2) -> dict[str, Any]:
     """A valid schema-1 result; ``layer`` defaults to the encoder's last layer."""
     task, protocol = protocol_id.split("/")
-    folds = {"1": accuracy, "2": accuracy}
+    per_fold = {str(fold): accuracy for fold in range(1, folds + 1)}
     return {
         "schema_version": 1, "kind": "measured", "created": created, "audiobench_version": "0.1.0",
         "encoder": {"name": encoder, "fingerprint": "f" * 64, "weights": None, "random_init": random_init,
@@ -42,7 +42,7 @@ def make_result(encoder: str = "whisper-base", protocol_id: str = "esc50/5fold",
         "probe": {"name": probe, "settings": {}, "seed": 0, "selected": {}},
         "layer": num_layers - 1 if layer is None else layer,
         "pooling": pooling,
-        "scores": {"metric": "accuracy", "per_fold": folds, "mean": accuracy, "std": std},
+        "scores": {"metric": "accuracy", "per_fold": per_fold, "mean": accuracy, "std": std},
         "predictions": predictions or {},
         "timing": {"embed_seconds": clips_encoded / clips_per_second if clips_per_second else 0.0,
                    "probe_seconds": 1.0, "clips_encoded": clips_encoded, "cache_hits": 0,
@@ -294,6 +294,7 @@ def test_check_flags_drops_beyond_tolerance_only(tmp_path):
     baseline = [make_result("a", accuracy=0.80), make_result("b", accuracy=0.80), make_result("c", accuracy=0.80)]
     current = [make_result("a", accuracy=0.79), make_result("b", accuracy=0.795), make_result("c", accuracy=0.9)]
     report = _check(tmp_path, baseline, current)
+    report.require_pairs()
     assert len(report.checked) == 3
     assert [(p.row, round(p.delta_points, 2)) for p in report.regressions] == [("a", -1.0)]
 
@@ -307,16 +308,19 @@ def test_check_reports_manifest_mismatch_instead_of_comparing(tmp_path):
 
 
 def test_check_with_nothing_in_common_is_an_error(tmp_path):
+    report = _check(tmp_path / "disjoint", [make_result("a")], [make_result("b")])
+    assert report.regressions == []  # empty, yet not a pass:
     with pytest.raises(ResultsError, match="0 encoder/task pairs checked"):
-        _check(tmp_path, [make_result("a")], [make_result("b")])
-    with pytest.raises(ResultsError, match="1 differ in manifest"):
-        _check(tmp_path, [make_result("a")], [make_result("a", manifest=OTHER_MANIFEST)])
+        report.require_pairs()
+    report = _check(tmp_path / "mismatch", [make_result("a")], [make_result("a", manifest=OTHER_MANIFEST)])
+    with pytest.raises(ResultsError, match="1 in common but on a different manifest"):
+        report.require_pairs()
 
 
 def test_check_ignores_reference_rows(tmp_path):
     reference = compare.entries_from_file(REPO / "results" / "reference" / "whisper-aut-paper.json")
-    with pytest.raises(ResultsError, match="0 encoder/task pairs"):
-        check_regressions(reference, entries(tmp_path, make_result("whisper-aut", "esc50/paper", 0.1)))
+    report = check_regressions(reference, entries(tmp_path, make_result("whisper-aut", "esc50/paper", 0.1)))
+    assert report.checked == [] and report.baseline_pairs == 0
 
 
 def test_negative_tolerance_is_refused(tmp_path):
