@@ -28,6 +28,7 @@ COMMAND_MODULES = [
     "audiobench.cli.data",
     "audiobench.cli.demo",
     "audiobench.cli.compare",
+    "audiobench.cli.train",
 ]
 
 
