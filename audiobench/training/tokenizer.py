@@ -46,7 +46,8 @@ def train_bpe(texts: Iterable[str], languages: Iterable[str], vocab_size: int) -
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     # Targets are encoded with a leading space (as Whisper's are), so train on that form.
     core.train_from_iterator((" " + t for t in texts), trainer)
-    return PreTrainedTokenizerFast(tokenizer_object=core, bos_token=SOT, eos_token=EOT, pad_token=EOT,
+    # Whisper names <|endoftext|> its bos, eos and pad token; decoding starts from <|startoftranscript|>.
+    return PreTrainedTokenizerFast(tokenizer_object=core, bos_token=EOT, eos_token=EOT, pad_token=EOT,
                                    additional_special_tokens=specials[2:])
 
 
