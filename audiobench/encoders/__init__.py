@@ -28,6 +28,11 @@ for _name, (_hub_id, _params) in _WHISPER.items():
         name=_name, builder="audiobench.encoders.whisper:build", default_weights=_hub_id,
         description=f"Whisper encoder ({_hub_id})", parameters=_params))
 
+ENCODERS.register("whisper-micro", EncoderSpec(
+    name="whisper-micro", builder="audiobench.encoders.whisper:build",
+    description="a 2-layer, 128-wide Whisper for demos and tests (use with --random-init)",
+    parameters="0.6M"))
+
 ENCODERS.register("whisper-aut", EncoderSpec(
     name="whisper-aut", builder="audiobench.encoders.whisper:build",
     kwargs={"architecture": "whisper-large-v3"},

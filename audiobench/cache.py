@@ -1,0 +1,144 @@
+"""Content-addressed embedding store.
+
+Layout: ``<cache_dir>/<encoder key>/`` with ``meta.json`` and chunks ``chunk-<hash>.npy``
+(``[clips, poolings, layers, dim]`` float16) + ``chunk-<hash>.json`` (the clip keys, in row
+order). The encoder key hashes the encoder fingerprint and the extraction settings; a clip key
+hashes the clip's id (path and excerpt), file size and modification time, so an edited file is
+re-encoded. Every layer is stored for both poolings, so switching layer or pooling never
+re-encodes.
+
+Chunks are written atomically (temp file + rename, array before index), so an interrupted run
+keeps every finished chunk and the next run encodes only what is missing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from audiobench.errors import CacheError
+from audiobench.results import atomic_write_text
+from audiobench.tasks.base import Clip
+
+FORMAT_VERSION = 1
+POOLINGS = ("masked-mean", "padded-mean")
+
+
+@dataclass(frozen=True)
+class ExtractionSettings:
+    """Everything besides the encoder that changes the numbers."""
+
+    encoder_fingerprint: str
+    sample_rate: int
+    window_seconds: float | None
+    dtype: str
+    format_version: int = FORMAT_VERSION
+
+    @property
+    def key(self) -> str:
+        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:24]
+
+
+def clip_key(root: Path, clip: Clip) -> str:
+    """Identity of one clip's audio: its id plus the file's size and modification time."""
+    stat = (root / clip.path).stat()
+    return hashlib.sha256(f"{clip.id}\0{stat.st_size}\0{stat.st_mtime_ns}".encode()).hexdigest()[:32]
+
+
+def pool(hidden_states: list[torch.Tensor], frame_lengths: torch.Tensor, fixed_window: bool) -> torch.Tensor:
+    """``[batch, poolings, layers, dim]`` float32.
+
+    ``masked-mean`` averages the frames that cover real audio; ``padded-mean`` averages the
+    encoder's whole input window (for encoders without a fixed window there is no padding to
+    average, so it equals ``masked-mean``)."""
+    frames = hidden_states[0].shape[1]
+    valid = (torch.arange(frames, device=frame_lengths.device)[None, :] < frame_lengths[:, None]).float()
+    weights = valid / frame_lengths[:, None].float()
+    pooled_masked, pooled_padded = [], []
+    for layer in hidden_states:
+        layer = layer.float()
+        masked = torch.einsum("bfd,bf->bd", layer, weights)
+        pooled_masked.append(masked)
+        pooled_padded.append(layer.mean(dim=1) if fixed_window else masked)
+    return torch.stack([torch.stack(pooled_masked, 1), torch.stack(pooled_padded, 1)], 1)
+
+
+class EmbeddingCache:
+    """The chunks of one encoder + extraction settings."""
+
+    def __init__(self, cache_dir: Path, settings: ExtractionSettings, description: dict) -> None:
+        self.settings = settings
+        self.directory = Path(cache_dir).expanduser() / settings.key
+        self.directory.mkdir(parents=True, exist_ok=True)
+        meta = self.directory / "meta.json"
+        if not meta.exists():
+            atomic_write_text(meta, json.dumps({"settings": asdict(settings), **description}, indent=2) + "\n")
+        self._index: dict[str, tuple[str, int]] | None = None
+
+    def index(self) -> dict[str, tuple[str, int]]:
+        """Clip key -> (chunk name, row)."""
+        if self._index is None:
+            self._index = {}
+            for keys_file in sorted(self.directory.glob("chunk-*.json")):
+                try:
+                    keys = json.loads(keys_file.read_text())["keys"]
+                except (OSError, ValueError, KeyError) as err:
+                    raise CacheError(f"corrupt cache index {keys_file}", "delete it; its clips will be re-encoded") from err
+                for row, key in enumerate(keys):
+                    self._index[key] = (keys_file.stem, row)
+        return self._index
+
+    def missing(self, keys: list[str]) -> list[int]:
+        index = self.index()
+        return [i for i, key in enumerate(keys) if key not in index]
+
+    def write_chunk(self, keys: list[str], embeddings: np.ndarray) -> None:
+        """Store ``[clips, poolings, layers, dim]`` embeddings for ``keys``, atomically."""
+        name = "chunk-" + hashlib.sha256("\n".join(keys).encode()).hexdigest()[:20]
+        array = embeddings.astype(np.float16)
+        fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=f".{name}.", suffix=".npy.tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.save(f, array)
+            os.replace(tmp, self.directory / f"{name}.npy")
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        atomic_write_text(self.directory / f"{name}.json", json.dumps({"keys": keys}))
+        index = self.index()
+        for row, key in enumerate(keys):
+            index[key] = (name, row)
+
+    def load(self, keys: list[str], pooling: str, layer: int) -> np.ndarray:
+        """``[len(keys), dim]`` float32 for one pooling and layer (memory-mapped reads)."""
+        if pooling not in POOLINGS:
+            raise CacheError(f"unknown pooling '{pooling}'", f"use one of {', '.join(POOLINGS)}")
+        index = self.index()
+        absent = [k for k in keys if k not in index]
+        if absent:
+            raise CacheError(f"{len(absent)} clip(s) have no cached embeddings in {self.directory}",
+                             "run `audiobench embed` with the same encoder and settings first")
+        p = POOLINGS.index(pooling)
+        rows_by_chunk: dict[str, list[tuple[int, int]]] = {}
+        for i, key in enumerate(keys):
+            chunk, row = index[key]
+            rows_by_chunk.setdefault(chunk, []).append((i, row))
+        out: np.ndarray | None = None
+        for chunk, pairs in rows_by_chunk.items():
+            try:
+                array = np.load(self.directory / f"{chunk}.npy", mmap_mode="r")
+            except (OSError, ValueError) as err:
+                raise CacheError(f"corrupt cache chunk {self.directory / chunk}.npy",
+                                 "delete it and its .json; its clips will be re-encoded") from err
+            if out is None:
+                out = np.empty((len(keys), array.shape[-1]), dtype=np.float32)
+            targets, rows = zip(*pairs)
+            out[list(targets)] = array[np.array(rows), p, layer, :]
+        return out if out is not None else np.empty((0, 0), dtype=np.float32)

@@ -1,0 +1,38 @@
+"""``audiobench list encoders|tasks``."""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from audiobench.cli.common import console
+from audiobench.encoders import ENCODERS
+from audiobench.tasks import TASKS
+
+
+def list_encoders() -> None:
+    table = Table(title="Encoders")
+    for column in ("name", "default weights", "parameters", "description"):
+        table.add_column(column)
+    for name in ENCODERS.names():
+        spec = ENCODERS.get(name)
+        table.add_row(name, spec.default_weights or "-", spec.parameters or "-", spec.description)
+    console.print(table)
+
+
+def list_tasks() -> None:
+    table = Table(title="Tasks", show_lines=True)
+    for column in ("name", "protocols (first = default)", "description"):
+        table.add_column(column)
+    for name in TASKS.names():
+        task = TASKS.get(name)
+        protocols = "\n".join(f"[bold]{p.name}[/]: {p.description}" for p in task.protocols)
+        table.add_row(name, protocols, task.description)
+    console.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    list_app = typer.Typer(help="List registered encoders or tasks.", no_args_is_help=True)
+    list_app.command("encoders", help="Registered encoders (built-in and plug-ins).")(list_encoders)
+    list_app.command("tasks", help="Registered tasks and their protocols.")(list_tasks)
+    app.add_typer(list_app, name="list")

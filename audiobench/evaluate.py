@@ -1,0 +1,150 @@
+"""Probing cached embeddings fold by fold, and the result record of a run.
+
+Reads forward only: manifest (tasks) + cache (embed) -> probe -> result dict (results).
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from audiobench import __version__
+from audiobench.cache import POOLINGS, EmbeddingCache
+from audiobench.embed import EmbedReport
+from audiobench.encoders.base import Encoder
+from audiobench.errors import ConfigError
+from audiobench.probe import make_probe
+from audiobench.results import SCHEMA_VERSION, atomic_write_bytes, environment, now_iso
+from audiobench.tasks.base import Manifest
+
+
+def parse_layers(spec: str, num_layers: int) -> list[int]:
+    """``last`` | ``all`` | an index (negative counts from the end)."""
+    if spec == "last":
+        return [num_layers - 1]
+    if spec == "all":
+        return list(range(num_layers))
+    try:
+        index = int(spec)
+    except ValueError:
+        raise ConfigError(f"--layer {spec}: not a layer", "use last, all or an integer index") from None
+    if not -num_layers <= index < num_layers:
+        raise ConfigError(f"--layer {spec}: out of range", f"this encoder has layers 0..{num_layers - 1}")
+    return [index % num_layers]
+
+
+def check_pooling(pooling: str) -> str:
+    if pooling not in POOLINGS:
+        raise ConfigError(f"--pooling {pooling}: unknown", f"use one of {', '.join(POOLINGS)}")
+    return pooling
+
+
+@dataclass
+class ProbeOutcome:
+    per_fold: dict[str, float]
+    predictions: dict[str, dict[str, list]]
+    selected: dict[str, dict[str, Any]]
+    seconds: float
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(list(self.per_fold.values())))
+
+    @property
+    def std(self) -> float:
+        values = list(self.per_fold.values())
+        return float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+
+
+def probe_folds(manifest: Manifest, embeddings: np.ndarray, usable: np.ndarray, probe_name: str, seed: int,
+                device: str = "cpu", on_fold: Callable[[int], None] | None = None) -> ProbeOutcome:
+    """Fit a fresh probe per fold on ``embeddings`` (one row per manifest clip); clips with
+    ``usable`` False (skipped as unreadable) are left out of every split."""
+    labels = np.array([clip.label for clip in manifest.clips])
+    groups = np.array([clip.group or clip.id for clip in manifest.clips])
+    start = time.perf_counter()
+    per_fold, predictions, selected = {}, {}, {}
+    for fold in manifest.folds:
+        train, valid, test = (np.array([i for i in getattr(fold, role) if usable[i]], dtype=int)
+                              for role in ("train", "valid", "test"))
+        if len(test) == 0:
+            raise ConfigError(f"fold {fold.name} of {manifest.protocol_id} has no test clips",
+                              "check the data tree with `audiobench data info`")
+        probe = make_probe(probe_name, seed, device)
+        probe.fit(embeddings[train], labels[train], embeddings[valid], labels[valid], groups[train])
+        predicted = probe.predict(embeddings[test])
+        per_fold[fold.name] = float((predicted == labels[test]).mean())
+        predictions[fold.name] = {"ids": [manifest.clips[i].id for i in test],
+                                  "y_true": labels[test].tolist(), "y_pred": predicted.tolist()}
+        selected[fold.name] = probe.selected_
+        if on_fold:
+            on_fold(1)
+    return ProbeOutcome(per_fold, predictions, selected, time.perf_counter() - start)
+
+
+def usable_mask(manifest: Manifest, report: EmbedReport) -> np.ndarray:
+    skipped = {clip_id for clip_id, _ in report.skipped}
+    return np.array([clip.id not in skipped for clip in manifest.clips])
+
+
+def load_embeddings(cache: EmbeddingCache, report: EmbedReport, usable: np.ndarray, pooling: str,
+                    layer: int, dim: int) -> np.ndarray:
+    """One row per manifest clip; rows of skipped clips stay zero and are never used."""
+    embeddings = np.zeros((len(report.keys), dim), dtype=np.float32)
+    rows = np.flatnonzero(usable)
+    embeddings[rows] = cache.load([report.keys[i] for i in rows], pooling, layer)
+    return embeddings
+
+
+def make_result(encoder: Encoder, weights: str | None, random_init: bool, manifest: Manifest,
+                report: EmbedReport, probe_name: str, probe_settings: dict[str, Any], seed: int, layer: int,
+                pooling: str, outcome: ProbeOutcome) -> dict[str, Any]:
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "kind": "measured",
+        "created": now_iso(),
+        "audiobench_version": __version__,
+        "encoder": {"name": encoder.name, "fingerprint": encoder.fingerprint, "weights": weights,
+                    "random_init": random_init, "num_layers": encoder.num_layers, "dim": encoder.dim,
+                    "sample_rate": encoder.sample_rate},
+        "task": {"name": manifest.task, "protocol": manifest.protocol, "protocol_id": manifest.protocol_id,
+                 "manifest_sha256": manifest.sha256, "split_sizes": manifest.split_sizes(),
+                 "num_classes": len(manifest.label_names), "label_names": manifest.label_names,
+                 "clips": len(manifest.clips), "skipped": [{"id": i, "reason": r} for i, r in report.skipped],
+                 "missing": len(manifest.missing)},
+        "probe": {"name": probe_name, "settings": probe_settings, "seed": seed, "selected": outcome.selected},
+        "layer": layer,
+        "pooling": pooling,
+        "scores": {"metric": "accuracy", "per_fold": outcome.per_fold, "mean": outcome.mean, "std": outcome.std},
+        "predictions": outcome.predictions,
+        "timing": {"embed_seconds": round(report.seconds, 3), "probe_seconds": round(outcome.seconds, 3),
+                   "clips_encoded": report.encoded, "cache_hits": report.cache_hits,
+                   "clips_per_second": report.clips_per_second},
+        "env": environment(report.device),
+    }
+
+
+def export_npz(path: Path, manifest: Manifest, cache: EmbeddingCache, report: EmbedReport, pooling: str,
+               num_layers: int, dim: int) -> int:
+    """Write ``ids``, ``labels``, ``label_names``, ``split`` ([clips, folds] train/valid/test
+    or empty), ``fold`` (fold names) and ``embeddings`` [clips, layers, dim] for the usable clips."""
+    usable = usable_mask(manifest, report)
+    rows = np.flatnonzero(usable)
+    embeddings = np.stack([cache.load([report.keys[i] for i in rows], pooling, layer)
+                           for layer in range(num_layers)], axis=1) if len(rows) else np.zeros((0, num_layers, dim))
+    roles = np.full((len(manifest.clips), len(manifest.folds)), "", dtype=object)
+    for f, fold in enumerate(manifest.folds):
+        for role in ("train", "valid", "test"):
+            roles[list(getattr(fold, role)), f] = role
+    buffer = io.BytesIO()
+    np.savez(buffer, ids=np.array([manifest.clips[i].id for i in rows]),
+             labels=np.array([manifest.clips[i].label for i in rows]), label_names=np.array(manifest.label_names),
+             split=roles[rows].astype(str), fold=np.array([f.name for f in manifest.folds]),
+             embeddings=embeddings.astype(np.float32), pooling=np.array(pooling))
+    atomic_write_bytes(Path(path), buffer.getvalue())
+    return len(rows)
