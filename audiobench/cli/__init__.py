@@ -26,6 +26,7 @@ COMMAND_MODULES = [
     "audiobench.cli.listing",
     "audiobench.cli.evaluate",
     "audiobench.cli.data",
+    "audiobench.cli.fetch",
     "audiobench.cli.demo",
     "audiobench.cli.compare",
     "audiobench.cli.train",
