@@ -15,6 +15,13 @@ def _describe_counts(counts: dict[str, int]) -> str:
     return ", ".join(f"{name} {n}" for name, n in sorted(counts.items())) or "none"
 
 
+def _quiet_engine() -> None:
+    """transformers draws its own tqdm bars when writing checkpoints; this command owns output."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+
+
 def _progress_callback():  # the engine's callback base class is imported only when training
     from transformers import TrainerCallback
 
@@ -73,6 +80,7 @@ def train(
     from audiobench.training.manifest import count_lines
     from audiobench.training.trainer import prepare
 
+    _quiet_engine()
     items = list(overrides or [])
     if eval_data is not None:
         items.append(f"eval_data={eval_data}")
@@ -104,6 +112,7 @@ def export(source: Path = typer.Argument(..., help="Run folder or checkpoint-N f
     """
     from audiobench.training.export import export_encoder
 
+    _quiet_engine()
     summary = export_encoder(source, out)
     err_console.print(f"exported the encoder of {summary['source']} ({summary['parameters']:,} parameters, "
                       f"{summary['num_mel_bins']} mel bins) to {summary['out']}")

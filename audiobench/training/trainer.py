@@ -140,6 +140,18 @@ def build_model(config: TrainConfig, tokenizer: PreTrainedTokenizerFast) -> Whis
     return model
 
 
+def token_mean_loss(outputs: Any, labels: torch.Tensor, num_items_in_batch: Any = None) -> torch.Tensor:
+    """Cross-entropy summed over target tokens and divided by the target tokens of the whole
+    optimizer step (every micro-batch of the accumulation, every process), as the engine counts
+    them. Whisper's own loss is a per-micro-batch mean that ignores that count, which the engine
+    would then scale by the world size and not divide by the accumulation steps."""
+    logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]
+    total = torch.nn.functional.cross_entropy(logits.float().flatten(0, 1), labels.to(logits.device).flatten(),
+                                              ignore_index=IGNORE, reduction="sum")
+    count = num_items_in_batch if num_items_in_batch is not None else (labels != IGNORE).sum()
+    return total / count
+
+
 class AudioSeq2SeqTrainer(Seq2SeqTrainer):
     """``Seq2SeqTrainer`` with the mixture sampler, samples/s and tokens/s in every training log
     line (summed over processes) and, optionally, a per-rank record of the samples it trained on."""
@@ -262,7 +274,7 @@ def prepare(config: TrainConfig, data: str, out: str | Path, resume: bool = Fals
     trainer = AudioSeq2SeqTrainer(
         model=model, args=args, train_dataset=dataset, eval_dataset=ClipDataset(eval_rows) if eval_rows else None,
         data_collator=WhisperCollator(encoder, model.config.num_mel_bins), processing_class=tokenizer,
-        callbacks=[JsonlLog(out / "log.jsonl"), *callbacks], mixture_sampler=sampler,
+        compute_loss_func=token_mean_loss, callbacks=[JsonlLog(out / "log.jsonl"), *callbacks], mixture_sampler=sampler,
         keys=[r.key for r in train_rows], sample_log=sample_log)
     trainer.remove_callback(PrinterCallback)  # the CLI owns output
     if args.process_index == 0:

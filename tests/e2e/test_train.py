@@ -1,0 +1,142 @@
+"""``audiobench data synth --task mixture``, ``train``, ``export`` and ``run`` end to end through
+``audiobench.cli.main`` on the tiny recipe (CPU). One 24-step run is shared: its loss must
+fall, a resume from its step-16 checkpoint must reproduce its last 8 losses, and its exported
+encoder must equal the trained model's encoder and run through ``audiobench run``."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from transformers import WhisperForConditionalGeneration
+
+from audiobench.cli import main
+from audiobench.encoders import build_encoder
+
+SHORT = ["per_device_batch_size=4", "effective_batch_size=4", "max_steps=24", "save_steps=8", "eval_steps=12"]
+
+
+def losses(run: Path, key: str = "loss") -> dict[int, float]:
+    lines = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    return {line["step"]: line[key] for line in lines if key in line}
+
+
+@pytest.fixture(scope="module")
+def mixture(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("synth")
+    assert main(["data", "synth", "--out", str(root), "--task", "mixture"]) == 0
+    return root / "mixture"
+
+
+def train(mixture: Path, out: Path, *extra: str) -> int:
+    return main(["train", "--recipe", "whisper-aut-tiny", "--data", str(mixture / "train.jsonl"),
+                 "--eval-data", str(mixture / "eval.jsonl"), "--out", str(out), *SHORT, *extra])
+
+
+@pytest.fixture(scope="module")
+def trained(mixture: Path, tmp_path_factory) -> Path:
+    run = tmp_path_factory.mktemp("runs") / "tiny"
+    assert train(mixture, run) == 0
+    return run
+
+
+def test_tiny_recipe_trains_and_its_loss_falls(trained: Path) -> None:
+    loss = losses(trained)
+    assert sorted(loss) == list(range(1, 25))
+    first, last = np.mean([loss[s] for s in range(1, 5)]), np.mean([loss[s] for s in range(21, 25)])
+    assert last < first - 0.8, loss
+    eval_loss = losses(trained, "eval_loss")
+    assert sorted(eval_loss) == [12, 24] and eval_loss[24] < eval_loss[12]
+    line = json.loads((trained / "log.jsonl").read_text().splitlines()[0])
+    assert {"learning_rate", "samples_per_second", "tokens_per_second", "grad_norm"} <= set(line)
+    report = json.loads((trained / "data_report.json").read_text())
+    assert report["train_rows"] == 48 and report["domains"] == {"music": 8, "sound": 8, "speech": 32}
+    assert (trained / "final" / "model.safetensors").is_file() and (trained / "tokenizer").is_dir()
+
+
+def test_resume_reproduces_the_uninterrupted_run(trained: Path, mixture: Path, tmp_path: Path) -> None:
+    # A run killed after step 16 leaves exactly this folder behind; step 16 is inside epoch 2.
+    interrupted = tmp_path / "interrupted"
+    interrupted.mkdir()
+    shutil.copytree(trained / "checkpoint-16", interrupted / "checkpoint-16")
+    assert train(mixture, interrupted, "--resume") == 0
+    resumed, reference = losses(interrupted), losses(trained)
+    assert sorted(resumed) == list(range(17, 25))
+    assert [resumed[s] for s in resumed] == pytest.approx([reference[s] for s in resumed], rel=1e-5)
+    assert losses(interrupted, "eval_loss")[24] == pytest.approx(losses(trained, "eval_loss")[24], rel=1e-5)
+
+
+def test_starting_over_a_finished_run_needs_resume(trained: Path, mixture: Path, capsys) -> None:
+    assert train(mixture, trained) == 2
+    assert "already holds checkpoint-" in capsys.readouterr().err
+
+
+def test_export_equals_the_trained_encoder_and_runs(trained: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "aut-tiny"
+    assert main(["export", str(trained), "--out", str(out)]) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["architectures"] == ["WhisperEncoder"] and config["d_model"] == 64
+    assert json.loads((out / "preprocessor_config.json").read_text())["feature_size"] == 80
+    assert (out / "model.safetensors").is_file()
+
+    encoder = build_encoder("whisper-aut", weights=str(out))
+    full = WhisperForConditionalGeneration.from_pretrained(trained / "final").eval()
+    waveforms = torch.randn(2, 16_000 * 3) * 0.1
+    lengths = torch.tensor([48_000, 20_000])
+    with torch.no_grad():
+        ours = encoder(waveforms, lengths).hidden_states
+        features = encoder.logmel(torch.nn.functional.pad(waveforms, (0, 16_000 * 27)))
+        reference = full.get_encoder()(features, output_hidden_states=True).hidden_states
+    assert len(ours) == len(reference) == 3
+    for a, b in zip(ours, reference):
+        assert torch.equal(a, b)
+
+    synth = tmp_path / "synth"
+    assert main(["data", "synth", "--out", str(synth), "--task", "esc50"]) == 0
+    capsys.readouterr()
+    code = main(["run", "--encoder", "whisper-aut", "--weights", str(out), "--task", "esc50",
+                 "--data-root", str(synth / "esc50"), "--cache-dir", str(tmp_path / "cache"),
+                 "--results-dir", str(tmp_path / "results"), "--workers", "0"])
+    assert code == 0, capsys.readouterr().err
+    results = list((tmp_path / "results").rglob("*.json"))
+    assert results and all("whisper-aut" in r.read_text() for r in results)
+
+
+def test_shards_train_like_the_manifest(mixture: Path, tmp_path: Path) -> None:
+    shards = tmp_path / "shards"
+    assert main(["data", "shard", str(mixture / "train.jsonl"), "--out", str(shards), "--shard-size", "16"]) == 0
+    assert len(list(shards.glob("shard-*.tar"))) == 3
+    runs = {}
+    for name, data in (("manifest", mixture / "train.jsonl"), ("shards", shards)):
+        runs[name] = tmp_path / name
+        assert main(["train", "--recipe", "whisper-aut-tiny", "--data", str(data), "--out", str(runs[name]),
+                     "per_device_batch_size=4", "effective_batch_size=4", "max_steps=2"]) == 0
+    assert losses(runs["shards"]) == pytest.approx(losses(runs["manifest"]), rel=1e-5)
+
+
+@pytest.mark.parametrize("row, message", [
+    ({"audio": "audio/train/speech-00000.wav", "text": "", "domain": "speech"}, "bad.jsonl:3: empty 'text'"),
+    ({"audio": "audio/train/speech-00000.wav", "text": "hi", "domain": "noise"}, "bad.jsonl:3: unknown domain"),
+    ({"audio": "audio/train/missing.wav", "text": "hi", "domain": "sound"}, "bad.jsonl:3: audio file"),
+])
+def test_a_bad_row_stops_before_training_with_one_line(mixture: Path, tmp_path: Path, capsys, row: dict,
+                                                       message: str) -> None:
+    lines = (mixture / "train.jsonl").read_text().splitlines()[:2] + [json.dumps(row)]
+    bad = mixture / "bad.jsonl"
+    bad.write_text("\n".join(lines) + "\n")
+    try:
+        assert main(["train", "--recipe", "whisper-aut-tiny", "--data", str(bad), "--out", str(tmp_path / "r")]) == 2
+    finally:
+        bad.unlink()
+    err = capsys.readouterr().err
+    assert message in err and len([line for line in err.splitlines() if line.startswith("error:")]) == 1
+    assert not list((tmp_path / "r").glob("checkpoint-*"))
+
+
+def test_an_unknown_key_is_one_line(mixture: Path, tmp_path: Path, capsys) -> None:
+    assert train(mixture, tmp_path / "r", "learning_rat=1e-3") == 2
+    assert "unknown config key 'learning_rat'" in capsys.readouterr().err
