@@ -41,7 +41,7 @@ import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Hashable, Iterable, Mapping, Sequence
 
 from audiobench.errors import ConfigError, ResultsError
 from audiobench.results import load_result
@@ -258,7 +258,7 @@ def _citation(source: Mapping[str, Any]) -> str:
     return ", ".join(str(p) for p in parts if p)
 
 
-def latest(entries: Iterable[Entry], key_fn) -> tuple[dict[Any, Entry], list[str]]:
+def latest(entries: Iterable[Entry], key_fn: Callable[[Entry], Hashable]) -> tuple[dict[Any, Entry], list[str]]:
     """Keep the newest entry (by ``created``) per key; describe every collision for a warning."""
     kept: dict[Any, Entry] = {}
     notes: list[str] = []
@@ -377,10 +377,12 @@ class Leaderboard:
                 hashes = ", ".join(m[:12] for m in column.manifests)
                 lines.append(f"{DAGGER} {column.key}: results on {len(column.manifests)} different manifests "
                              f"({hashes}) ranked together because of --force; differences may be data.")
-        sources = sorted({e.source for e in (c.entry for c in self.cells.values()) if e.source})
-        if self.reported_rows:
-            lines.append("Rows marked (paper)/(reported) are published numbers, not measured by audiobench, "
-                         "and are never ranked" + (f": {'; '.join(sources)}." if sources else "."))
+        reported = [c.entry for c in self.cells.values() if not c.entry.measured]
+        if reported:
+            marks = "/".join(f"({label})" for label in sorted({e.label or e.kind for e in reported}))
+            sources = sorted({e.source for e in reported if e.source})
+            lines.append(f"Rows marked {marks} are published numbers, not measured by audiobench, and are never "
+                         "ranked" + (f": {'; '.join(sources)}." if sources else "."))
         return lines
 
     def records(self) -> list[dict[str, Any]]:

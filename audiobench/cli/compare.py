@@ -77,12 +77,12 @@ def _leaderboard(paths: Optional[list[Path]], baseline: Optional[str], force: bo
 
 def rich_table(board: "Leaderboard") -> Table:
     """The terminal leaderboard: best measured cell bold green, reference rows dim italic."""
-    from audiobench.compare import cell_text
+    from audiobench.compare import format_delta, format_score
 
     table = Table(show_lines=False)
     table.add_column("encoder", no_wrap=True)
     for column in board.columns:
-        table.add_column(column.title, justify="right")
+        table.add_column(column.title, justify="right", overflow="fold")
     for row in board.rows:
         reported = row in board.reported_rows
         label = f"{row} (baseline)" if row == board.baseline else row
@@ -93,7 +93,9 @@ def rich_table(board: "Leaderboard") -> Table:
                 cells.append(Text(""))
             else:
                 style = "bold green" if cell.best else ("dim italic" if reported else "")
-                cells.append(Text(cell_text(cell), style=style))
+                # The delta goes on its own line so a narrow terminal does not break it mid-number.
+                delta = f"\n{format_delta(cell.delta)}" if cell.delta else ""
+                cells.append(Text(format_score(cell.entry) + delta, style=style))
         table.add_row(*cells)
     return table
 
