@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -106,6 +107,8 @@ class Task(ABC):
     license: ClassVar[str] = ""
     #: How a user gets the data; appended to every "data missing" error.
     how_to_get: ClassVar[str] = ""
+    #: The expected on-disk layout in one line; named by every "not this layout" error.
+    layout: ClassVar[str] = ""
 
     @property
     def default_protocol(self) -> str:
@@ -134,18 +137,22 @@ class Task(ABC):
         """Build the manifest for a validated protocol name from an existing directory."""
 
     def require(self, root: Path, *relative: str) -> None:
-        """Fail with one line listing what the layout lacks."""
+        """Fail with one line naming the expected layout and listing what the tree lacks."""
         missing = [r for r in relative if not (root / r).exists()]
         if missing:
-            raise DataError(f"{root} is not a {self.name} tree: missing {', '.join(missing)}", self.how_to_get)
+            raise DataError(f"{root} is not a {self.name} tree: missing {', '.join(missing)} "
+                            f"(expected {self.layout})", self.how_to_get)
 
 
 def check_files_exist(root: Path, clips: list[Clip], source: str) -> None:
-    """A metadata row whose audio file is absent is an error naming the row's file."""
-    for clip in clips:
-        if not (root / clip.path).is_file():
-            raise DataError(f"{source} lists {clip.path}, which is missing under {root}",
-                            "re-download or re-extract the dataset")
+    """A metadata row whose audio file is absent is one error naming the first such file and
+    counting the others (a half-extracted tree can miss thousands)."""
+    base = str(root)
+    absent = [clip.path for clip in clips if not os.path.isfile(os.path.join(base, clip.path))]
+    if absent:
+        more = f" (and {len(absent) - 1:,} more)" if len(absent) > 1 else ""
+        raise DataError(f"{source} lists {absent[0]}, which is missing under {root}{more}",
+                        "re-download or re-extract the dataset")
 
 
 def index_labels(names: list[str]) -> dict[str, int]:

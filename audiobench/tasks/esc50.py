@@ -13,6 +13,7 @@ from audiobench.errors import DataError
 from audiobench.tasks.base import Clip, Fold, Manifest, Protocol, Task, check_files_exist
 
 CSV_PATH = "meta/esc50.csv"
+ARCHIVE_FOLDER = "ESC-50-master"  # what the GitHub archive extracts to
 COLUMNS = ("filename", "fold", "target", "category", "src_file")
 
 
@@ -26,8 +27,12 @@ class ESC50(Task):
     homepage = "https://github.com/karolpiczak/ESC-50"
     license = "CC BY-NC 3.0"
     how_to_get = "run `audiobench data download esc50` or point --data-root at the extracted ESC-50-master"
+    layout = "audio/<fold>-<src_file>-<take>-<target>.wav and meta/esc50.csv"
 
     def build_manifest(self, root: Path, protocol: str) -> Manifest:
+        if not (root / CSV_PATH).exists() and (root / ARCHIVE_FOLDER / CSV_PATH).exists():
+            raise DataError(f"{root} holds the unextracted GitHub folder {ARCHIVE_FOLDER}/",
+                            f"use --data-root {root / ARCHIVE_FOLDER}")
         self.require(root, CSV_PATH, "audio")
         rows = read_rows(root / CSV_PATH)
         targets = sorted({int(r["target"]) for r in rows})

@@ -48,12 +48,14 @@ class GTZAN(Task):
     license = "research use only"
     how_to_get = ("GTZAN has no live official host: run `audiobench data prepare gtzan --from ARCHIVE_OR_DIR` "
                   "with your copy")
+    layout = "genres/<genre>/<genre>.000NN.wav (or .au), or the same under genres_original/"
 
     def find_files(self, root: Path) -> dict[str, str]:
         """Clip id -> path relative to ``root``."""
         base = next((root / f for f in FOLDERS if (root / f).is_dir()), None)
         if base is None:
-            raise DataError(f"{root} is not a gtzan tree: missing genres/ (or genres_original/)", self.how_to_get)
+            raise DataError(f"{root} is not a gtzan tree: missing genres/ (or genres_original/) "
+                            f"(expected {self.layout})", self.how_to_get)
         found: dict[str, str] = {}
         for genre in GENRES:
             folder = base / genre
@@ -64,7 +66,7 @@ class GTZAN(Task):
                 if path.suffix in EXTENSIONS and path.stem.startswith(f"{genre}.") and path.stem not in found:
                     found[path.stem] = path.relative_to(root).as_posix()
         if not found:
-            raise DataError(f"{base} holds no <genre>/<genre>.000NN.wav or .au files", self.how_to_get)
+            raise DataError(f"{base} holds no gtzan clips (expected {self.layout})", self.how_to_get)
         return found
 
     def build_manifest(self, root: Path, protocol: str) -> Manifest:

@@ -9,6 +9,7 @@ Training = every clip in neither list.
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import soundfile as sf
@@ -27,7 +28,8 @@ SUPERB_TEST_DIR = "test_set_v0.01"
 
 
 def speaker(path: str) -> str:
-    return Path(path).name.split("_nohash_")[0]
+    # String operations, not Path: this runs once per clip (105,829 for v0.02).
+    return path.rsplit("/", 1)[-1].split("_nohash_")[0]
 
 
 class SpeechCommands(Task):
@@ -43,6 +45,8 @@ class SpeechCommands(Task):
     license = "CC BY 4.0"
     how_to_get = ("run `audiobench data download speechcommands`, or extract the official archives into "
                   "<root>/v0.02, <root>/v0.01 and <root>/test_set_v0.01")
+    layout = ("<root>/v0.02/ and <root>/v0.01/ (each <word>/<speaker>_nohash_<n>.wav, validation_list.txt, "
+              "testing_list.txt, _background_noise_/) and <root>/test_set_v0.01/ (12 label folders)")
 
     def build_manifest(self, root: Path, protocol: str) -> Manifest:
         tree = root / VERSION_DIRS[protocol]
@@ -51,7 +55,8 @@ class SpeechCommands(Task):
         words = sorted({path.split("/")[0] for paths in by_role.values() for path in paths})
         if protocol != "paper":
             label_names = words
-            clips_by_role = {role: [Clip(f"{tree.name}/{p}", words.index(p.split("/")[0]), group=speaker(p))
+            label_of = {word: i for i, word in enumerate(words)}
+            clips_by_role = {role: [Clip(f"{tree.name}/{p}", label_of[p.split("/")[0]], group=speaker(p))
                                     for p in paths] for role, paths in by_role.items()}
         else:
             self.require(root, SUPERB_TEST_DIR)
@@ -80,9 +85,11 @@ def official_split(tree: Path) -> dict[str, list[str]]:
     test = read_list(tree / "testing_list.txt")
     listed = set(valid) | set(test)
     train = []
-    for folder in sorted(p for p in tree.iterdir() if p.is_dir() and p.name != NOISE_DIR and not p.name.startswith(".")):
-        train.extend(f"{folder.name}/{f.name}" for f in sorted(folder.iterdir())
-                     if f.suffix == ".wav" and f"{folder.name}/{f.name}" not in listed)
+    # os.scandir and plain strings: a v0.02 tree has 105,829 files.
+    folders = sorted(e.name for e in os.scandir(tree) if e.is_dir() and e.name != NOISE_DIR and not e.name.startswith("."))
+    for folder in folders:
+        names = sorted(e.name for e in os.scandir(tree / folder) if e.name.endswith(".wav"))
+        train.extend(path for path in (f"{folder}/{name}" for name in names) if path not in listed)
     if not train:
         raise DataError(f"{tree} has no <word>/*.wav clips outside its lists", "re-extract the archive")
     return {"train": train, "valid": valid, "test": test}
