@@ -602,8 +602,9 @@ class CheckReport:
     tolerance: float
     checked: list[Pair]
     manifest_mismatches: list[Pair]
-    baseline_pairs: int
-    current_pairs: int
+    #: (row, protocol id) present on one side only: not checked, but worth a line in CI logs.
+    only_in_baseline: list[tuple[str, str]]
+    only_in_current: list[tuple[str, str]]
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -617,8 +618,9 @@ class CheckReport:
             return
         common = len(self.manifest_mismatches)
         raise ResultsError(
-            f"0 encoder/task pairs checked: the baseline has {self.baseline_pairs} measured pair(s), the results "
-            f"{self.current_pairs}, {common} in common but on a different manifest",
+            f"0 encoder/task pairs checked: the baseline has {len(self.only_in_baseline) + common} measured "
+            f"pair(s), the results {len(self.only_in_current) + common}, {common} in common but on a different "
+            "manifest",
             "point --baseline and RESULTS at results of the same encoders, protocols and data")
 
 
@@ -637,4 +639,5 @@ def check_regressions(baseline: Sequence[Entry], current: Sequence[Entry], toler
         pair = Pair(key[0], key[1], base[key], new[key])
         same = pair.baseline.manifest_sha256 == pair.current.manifest_sha256
         (checked if same else mismatched).append(pair)
-    return CheckReport(tolerance, checked, mismatched, len(base), len(new), base_notes + new_notes)
+    return CheckReport(tolerance, checked, mismatched, sorted(base.keys() - new.keys()),
+                       sorted(new.keys() - base.keys()), base_notes + new_notes)

@@ -176,6 +176,9 @@ def check(
         _warn(f"not compared: {pair.row} on {pair.protocol_id}: manifest differs "
               f"(baseline {(pair.baseline.manifest_sha256 or 'unknown')[:12]}, "
               f"results {(pair.current.manifest_sha256 or 'unknown')[:12]})")
+    for side, keys in (("baseline", outcome.only_in_baseline), ("results", outcome.only_in_current)):
+        if keys:
+            _warn(f"only in the {side}, not checked: " + ", ".join(f"{row} on {pid}" for row, pid in keys))
     outcome.require_pairs()
     regressed = set(map(id, outcome.regressions))
     for pair in outcome.checked:

@@ -116,6 +116,7 @@ def test_check_passes_and_fails_as_a_ci_gate(results, tmp_path, capsys):
     code, out, err = run(capsys, "check", "--baseline", str(results), str(new))
     assert code == 0, err
     assert "checked 2 pair(s); 0 regressed by more than 0.5 point(s)" in out
+    assert "only in the baseline, not checked: whisper-large-v3 on esc50/paper, whisper-large-v3 on gtzan/filtered" in err
 
     write(new, make_result("whisper-large-v3", "gtzan/filtered", 0.68, 0.02))  # -2.0 points
     code, out, _ = run(capsys, "check", "--baseline", str(results), str(new))

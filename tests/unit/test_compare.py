@@ -309,6 +309,7 @@ def test_check_reports_manifest_mismatch_instead_of_comparing(tmp_path):
 
 def test_check_with_nothing_in_common_is_an_error(tmp_path):
     report = _check(tmp_path / "disjoint", [make_result("a")], [make_result("b")])
+    assert (report.only_in_baseline, report.only_in_current) == ([("a", "esc50/5fold")], [("b", "esc50/5fold")])
     assert report.regressions == []  # empty, yet not a pass:
     with pytest.raises(ResultsError, match="0 encoder/task pairs checked"):
         report.require_pairs()
@@ -320,7 +321,8 @@ def test_check_with_nothing_in_common_is_an_error(tmp_path):
 def test_check_ignores_reference_rows(tmp_path):
     reference = compare.entries_from_file(REPO / "results" / "reference" / "whisper-aut-paper.json")
     report = check_regressions(reference, entries(tmp_path, make_result("whisper-aut", "esc50/paper", 0.1)))
-    assert report.checked == [] and report.baseline_pairs == 0
+    assert report.checked == [] and report.only_in_baseline == []
+    assert report.only_in_current == [("whisper-aut", "esc50/paper")]
 
 
 def test_negative_tolerance_is_refused(tmp_path):
