@@ -144,3 +144,20 @@ def test_report_writes_one_html_file(results, tmp_path, capsys):
     page = target.read_text()
     assert page.count('src="data:image/png;base64,') == 2  # bar chart and throughput (no layer sweep here)
     assert "whisper-aut (paper)" in page and "Layer curves" in page
+
+
+def test_table_out_is_plain_text_with_footnotes(results, tmp_path, capsys):
+    target = tmp_path / "board.txt"
+    code, out, _ = run(capsys, "compare", str(results), "--baseline", "whisper-aut", "--out", str(target))
+    assert code == 0 and out == ""
+    text = target.read_text()
+    assert "whisper-aut (baseline)" in text and "(-60.00, p=0.031)" in text
+    assert "\x1b[" not in text  # no terminal escape codes in a file
+    assert text.rstrip().endswith("both results predicted.")
+
+
+def test_missing_results_directory_exits_2(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(capsys, "compare")
+    assert code == 2 and out == ""
+    assert err.startswith("error: results: no such file or directory")
