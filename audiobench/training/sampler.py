@@ -10,7 +10,8 @@ it runs out.
 The order is a pure function of (seed, epoch), so any process can rebuild it. The sampler
 yields the global order; ``accelerate`` (under ``Trainer``) deals its batches round-robin to
 the ranks and DataLoader workers only receive indices from it, so ranks and workers never share
-a sample. Resume is exact: the trainer restores the epoch and skips the batches already done.
+a sample. Its whole state is (seed, epoch), so resume is exact: the trainer saves the epoch in
+its checkpoint, calls ``set_epoch`` on restart and skips the batches already done.
 """
 
 from __future__ import annotations
@@ -37,12 +38,6 @@ class MixtureSampler(torch.utils.data.Sampler[int]):
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
-
-    def state_dict(self) -> dict[str, int]:
-        return {"seed": self.seed, "epoch": self.epoch}
-
-    def load_state_dict(self, state: dict[str, int]) -> None:
-        self.seed, self.epoch = state["seed"], state["epoch"]
 
     def __len__(self) -> int:
         return self.num_samples

@@ -1,6 +1,6 @@
 """``audiobench data synth --task mixture``, ``train``, ``export`` and ``run`` end to end through
 ``audiobench.cli.main`` on the tiny recipe (CPU). One 24-step run is shared: its loss must
-fall, a resume from its step-16 checkpoint must reproduce its last 8 losses, and its exported
+fall, a resume from its step-20 checkpoint must reproduce its last 4 losses, and its exported
 encoder must equal the trained model's encoder and run through ``audiobench run``."""
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ from transformers import WhisperForConditionalGeneration
 from audiobench.cli import main
 from audiobench.encoders import build_encoder
 
-SHORT = ["per_device_batch_size=4", "effective_batch_size=4", "max_steps=24", "save_steps=8", "eval_steps=12"]
+# 16 steps per epoch, so the step-20 checkpoint is inside the second epoch.
+SHORT = ["per_device_batch_size=2", "effective_batch_size=2", "samples_per_epoch=32", "max_steps=24",
+         "save_steps=10", "eval_steps=12"]
 
 
 def losses(run: Path, key: str = "loss") -> dict[int, float]:
@@ -59,13 +61,13 @@ def test_tiny_recipe_trains_and_its_loss_falls(trained: Path) -> None:
 
 
 def test_resume_reproduces_the_uninterrupted_run(trained: Path, mixture: Path, tmp_path: Path) -> None:
-    # A run killed after step 16 leaves exactly this folder behind; step 16 is inside epoch 2.
+    # A run killed after step 20 leaves exactly this folder behind; step 20 is inside epoch 2.
     interrupted = tmp_path / "interrupted"
     interrupted.mkdir()
-    shutil.copytree(trained / "checkpoint-16", interrupted / "checkpoint-16")
+    shutil.copytree(trained / "checkpoint-20", interrupted / "checkpoint-20")
     assert train(mixture, interrupted, "--resume") == 0
     resumed, reference = losses(interrupted), losses(trained)
-    assert sorted(resumed) == list(range(17, 25))
+    assert sorted(resumed) == list(range(21, 25))
     assert [resumed[s] for s in resumed] == pytest.approx([reference[s] for s in resumed], rel=1e-5)
     assert losses(interrupted, "eval_loss")[24] == pytest.approx(losses(trained, "eval_loss")[24], rel=1e-5)
 
@@ -98,7 +100,7 @@ def test_export_equals_the_trained_encoder_and_runs(trained: Path, tmp_path: Pat
     synth = tmp_path / "synth"
     assert main(["data", "synth", "--out", str(synth), "--task", "esc50"]) == 0
     capsys.readouterr()
-    code = main(["run", "--encoder", "whisper-aut", "--weights", str(out), "--task", "esc50",
+    code = main(["run", "--encoder", "whisper-aut", "--weights", str(out), "--task", "esc50", "--protocol", "paper",
                  "--data-root", str(synth / "esc50"), "--cache-dir", str(tmp_path / "cache"),
                  "--results-dir", str(tmp_path / "results"), "--workers", "0"])
     assert code == 0, capsys.readouterr().err
@@ -106,16 +108,16 @@ def test_export_equals_the_trained_encoder_and_runs(trained: Path, tmp_path: Pat
     assert results and all("whisper-aut" in r.read_text() for r in results)
 
 
-def test_shards_train_like_the_manifest(mixture: Path, tmp_path: Path) -> None:
+def test_shards_train_like_the_manifest(trained: Path, mixture: Path, tmp_path: Path) -> None:
     shards = tmp_path / "shards"
     assert main(["data", "shard", str(mixture / "train.jsonl"), "--out", str(shards), "--shard-size", "16"]) == 0
     assert len(list(shards.glob("shard-*.tar"))) == 3
-    runs = {}
-    for name, data in (("manifest", mixture / "train.jsonl"), ("shards", shards)):
-        runs[name] = tmp_path / name
-        assert main(["train", "--recipe", "whisper-aut-tiny", "--data", str(data), "--out", str(runs[name]),
-                     "per_device_batch_size=4", "effective_batch_size=4", "max_steps=2"]) == 0
-    assert losses(runs["shards"]) == pytest.approx(losses(runs["manifest"]), rel=1e-5)
+    run = tmp_path / "from-shards"
+    assert main(["train", "--recipe", "whisper-aut-tiny", "--data", str(shards), "--out", str(run),
+                 *SHORT[:3], "max_steps=2"]) == 0
+    # Same rows, same sampler order, same first batches (the first update has a zero learning rate).
+    reference = losses(trained)
+    assert losses(run) == pytest.approx({1: reference[1], 2: reference[2]}, rel=1e-5)
 
 
 @pytest.mark.parametrize("row, message", [
