@@ -11,6 +11,9 @@ count instead, and the sha256 we computed is recorded so the copy can be pinned 
 Nothing the user had is deleted on failure: a checksum mismatch leaves the archive where it
 is and extracts nothing; existing entries are never overwritten. The library never prints;
 progress goes to an ``on_progress(done_bytes, total_bytes_or_None)`` callback.
+
+GTZAN has no live host: ``prepare_gtzan`` takes the user's archive or folder instead, through
+the same safe extraction.
 """
 
 from __future__ import annotations

@@ -140,7 +140,7 @@ class Task(ABC):
         """Fail with one line naming the expected layout and listing what the tree lacks."""
         missing = [r for r in relative if not (root / r).exists()]
         if missing:
-            raise DataError(f"{root} is not a {self.name} tree: missing {', '.join(missing)} "
+            raise DataError(f"{root} is not a valid {self.name} tree: missing {', '.join(missing)} "
                             f"(expected {self.layout})", self.how_to_get)
 
 

@@ -54,7 +54,7 @@ class GTZAN(Task):
         """Clip id -> path relative to ``root``."""
         base = next((root / f for f in FOLDERS if (root / f).is_dir()), None)
         if base is None:
-            raise DataError(f"{root} is not a gtzan tree: missing genres/ (or genres_original/) "
+            raise DataError(f"{root} is not a valid gtzan tree: missing genres/ (or genres_original/) "
                             f"(expected {self.layout})", self.how_to_get)
         found: dict[str, str] = {}
         for genre in GENRES:
