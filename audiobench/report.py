@@ -10,11 +10,8 @@ from __future__ import annotations
 import base64
 import html
 import io
-import os
-import tempfile
 from collections import defaultdict
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Sequence
 
 from audiobench.compare import Collection, Entry, Leaderboard, cell_text, latest
@@ -226,19 +223,3 @@ def render_report(collection: Collection, board: Leaderboard) -> str:
         parts.append('<p class="note">No result encoded clips itself (all came from the cache), so there is '
                      "no throughput to show.</p>")
     return _page("audiobench report", "\n".join(parts))
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Binary twin of ``results.atomic_write_text``: a reader never sees half a PNG."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        # mkstemp creates the file 0600; a figure is meant to be shared, so use the usual 0644.
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

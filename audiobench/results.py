@@ -42,6 +42,8 @@ from audiobench.errors import ResultsError
 
 SCHEMA_VERSION = 1
 REQUIRED = ("encoder", "task", "scores")
+UMASK = os.umask(0o022)
+os.umask(UMASK)
 PACKAGES = ("torch", "transformers", "numpy", "scikit-learn", "soundfile", "soxr")
 
 
@@ -53,6 +55,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        os.chmod(tmp, 0o666 & ~UMASK)  # mkstemp makes 0600; results and figures are meant to be shared
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

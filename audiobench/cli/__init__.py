@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib
 import sys
 
-import click
 import typer
 
 from audiobench.cli.common import console, err_console, state
@@ -48,15 +47,18 @@ def main(argv: list[str] | None = None) -> int:
     command = typer.main.get_command(app)
     try:
         result = command.main(args=args, prog_name="audiobench", standalone_mode=False)
-    except click.exceptions.Exit as done:
+    except typer.Exit as done:
         return done.exit_code
-    except click.exceptions.Abort:
+    except typer.Abort:
         err_console.print("aborted")
         return 130
-    except click.ClickException as err:
+    except typer.TyperException as err:  # usage errors: unknown option, bad value, missing argument
+        if type(err).__name__ == "NoArgsIsHelpError":  # a bare group: its help, as --help would show
+            console.print(err.format_message(), markup=False, highlight=False)
+            return 0
         if state.debug:
             raise
-        err_console.print(f"error: {err.format_message()}", markup=False, highlight=False)
+        err_console.print(f"error: {err.format_message()}", markup=False, highlight=False, soft_wrap=True)
         return 2
     except AudiobenchError as err:
         if state.debug:

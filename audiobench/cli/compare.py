@@ -125,11 +125,11 @@ def compare(
     """
     from audiobench import compare as lib
     from audiobench import report as figures
-    from audiobench.results import atomic_write_text
+    from audiobench.results import atomic_write_bytes, atomic_write_text
 
     _, board = _leaderboard(paths, baseline, force, with_reference)
     if plot is not None:
-        figures.atomic_write_bytes(plot, figures.bar_chart_png(board))
+        atomic_write_bytes(plot, figures.bar_chart_png(board))
         err_console.print(f"wrote {plot}", markup=False, highlight=False)
 
     if fmt is Format.table and out is None:

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from audiobench.cli import common
 from audiobench.cli.common import console, err_console
-from audiobench.synth import SCALES, SYNTHESIZERS, synthesize
+from audiobench.synth import SCALES, synthesize
 from audiobench.tasks import get_task
 
 data_app = typer.Typer(help="Synthesise, download, prepare and inspect datasets.", no_args_is_help=True)

@@ -29,6 +29,13 @@ WORKERS = typer.Option(None, "--workers", min=0, help="Audio decoding processes 
 RESULTS_DIR = typer.Option(Path("results"), "--results-dir", help="Where result JSON files are written.")
 
 
+def check_options(device: str, dtype: str, pooling: str, probe: str = "logistic") -> None:
+    """Reject bad option values before any slow work starts."""
+    resolve_dtype(dtype, resolve_device(device))
+    check_pooling(pooling)
+    PROBES.get(probe)
+
+
 def load_manifest(task_name: str, protocol: Optional[str], data_root: Optional[Path]) -> Manifest:
     manifest = get_task(task_name).manifest(data_root or common.default_data_root(task_name), protocol)
     if manifest.missing:
@@ -56,8 +63,6 @@ def embed_manifest(encoder: Encoder, manifest: Manifest, cache_dir: Optional[Pat
 def probe_and_write(encoder: Encoder, manifest: Manifest, cache, report: EmbedReport, weights: Optional[str],
                     random_init: bool, probe: str, layer: str, pooling: str, seed: int, device: str,
                     results_dir: Path) -> list[dict]:
-    PROBES.get(probe)
-    check_pooling(pooling)
     layers = parse_layers(layer, encoder.num_layers)
     usable = usable_mask(manifest, report)
     probe_device = str(resolve_device(device))
@@ -96,8 +101,7 @@ def run(encoder: str = common.ENCODER, task: str = common.TASK, protocol: Option
 
     Example: audiobench run --encoder whisper-large-v3 --task esc50 --layer all
     """
-    PROBES.get(probe)
-    check_pooling(pooling)
+    check_options(device, dtype, pooling, probe)
     manifest = load_manifest(task, protocol, data_root)
     model = build_encoder(encoder, weights, random_init)
     parse_layers(layer, model.num_layers)
@@ -118,7 +122,7 @@ def embed_command(encoder: str = common.ENCODER, task: str = common.TASK, protoc
 
     Example: audiobench embed --encoder whisper-base --task gtzan --export gtzan.npz
     """
-    check_pooling(pooling)
+    check_options(device, dtype, pooling)
     manifest = load_manifest(task, protocol, data_root)
     model = build_encoder(encoder, weights, random_init)
     options = EmbedOptions(batch_size=batch_size, device=device, dtype=dtype, num_workers=workers, skip_bad=skip_bad)
@@ -139,8 +143,7 @@ def probe_command(encoder: str = common.ENCODER, task: str = common.TASK, protoc
 
     Example: audiobench probe --encoder whisper-base --task esc50 --layer all --pooling padded-mean
     """
-    PROBES.get(probe)
-    check_pooling(pooling)
+    check_options(device, dtype, pooling, probe)
     manifest = load_manifest(task, protocol, data_root)
     model = build_encoder(encoder, weights, random_init)
     parse_layers(layer, model.num_layers)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from importlib import resources
 from pathlib import Path
 from typing import Any

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from audiobench.compare import build_leaderboard, collect
-from audiobench.report import (atomic_write_bytes, bar_chart_png, layer_curves, leaderboard_page, render_report,
+from audiobench.report import (bar_chart_png, layer_curves, leaderboard_page, render_report,
                                throughputs)
 from test_compare import make_result, write
 
@@ -76,13 +76,6 @@ def test_bar_chart_and_leaderboard_page(tmp_path):
     assert bar_chart_png(board).startswith(PNG_MAGIC)
     page = leaderboard_page(board)
     assert page.startswith("<!DOCTYPE html>") and "whisper-base" in page
-
-
-def test_atomic_write_bytes_leaves_no_temp_file(tmp_path):
-    target = tmp_path / "deep" / "plot.png"
-    atomic_write_bytes(target, PNG_MAGIC)
-    assert target.read_bytes() == PNG_MAGIC
-    assert [p.name for p in target.parent.iterdir()] == ["plot.png"]
 
 
 # ----------------------------------------------------------------------------- browser
