@@ -30,9 +30,9 @@ import tempfile
 import time
 import zipfile
 import zlib
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Callable, Iterator
 from urllib.error import HTTPError, URLError
 from urllib.parse import urlsplit
 from urllib.request import Request, urlopen
@@ -182,7 +182,10 @@ def transfer(url: str, part: Path, on_progress: Progress | None) -> None:
     except (URLError, OSError, http.client.HTTPException) as err:
         raise Interrupted(f"cannot reach {url}: {getattr(err, 'reason', err)}") from err
     with response:
-        resumed = have > 0 and response.status == 206 and content_range_start(response) == have
+        if response.status == 206 and content_range_start(response) != have:
+            part.unlink()  # a range we did not ask for: start over on the next attempt
+            raise Interrupted("the server answered with a different byte range")
+        resumed = response.status == 206
         done = have if resumed else 0
         length = response.headers.get("Content-Length")
         total = done + int(length) if length is not None else None

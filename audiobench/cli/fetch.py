@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator, Optional
+from typing import Optional
 
 import typer
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
 
 from audiobench.cli import common
 from audiobench.cli.common import console, err_console
@@ -80,7 +88,7 @@ def prepare(task: str = typer.Argument(..., help="gtzan."),
     err_console.print(f"gtzan: {report.clips} clips ({exts}) {report.action} to {report.dest}")
     short = {g: n for g, n in report.per_genre.items() if n < 100}
     if short:
-        err_console.print(f"[yellow]fewer than 100 clips:[/] " + ", ".join(f"{g} {n}" for g, n in short.items()))
+        err_console.print("[yellow]fewer than 100 clips:[/] " + ", ".join(f"{g} {n}" for g, n in short.items()))
     if report.unreadable:
         in_lists = {c for role in ("train", "valid", "test") for c in filtered_list(role)}
         used = [rel for rel, _ in report.unreadable if Path(rel).stem in in_lists]

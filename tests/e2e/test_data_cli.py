@@ -12,10 +12,9 @@ import io
 import json
 import re
 import sys
-import tarfile
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pytest
@@ -29,8 +28,8 @@ from audiobench.tasks.gtzan import GENRES, filtered_list
 TESTS = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(TESTS / "unit" / "tasks"))
 sys.path.insert(0, str(TESTS / "unit"))
-import fulltrees  # noqa: E402
-from test_download import Server, sha, tar_gz  # noqa: E402
+import fulltrees
+from test_download import Server, sha, tar_gz
 
 
 @pytest.fixture(scope="session")
@@ -256,7 +255,7 @@ def test_unreadable_jazz_00054_stops_the_run_unless_skip_bad(capsys, tmp_path, g
     assert code == 2
     assert "cannot read audio file" in err and "jazz.00054.wav" in err and "--skip-bad" in err
     assert not (tmp_path / "results").exists()
-    code, out, err = cli(capsys, *args, "--skip-bad")
+    code, _, err = cli(capsys, *args, "--skip-bad")
     assert code == 0, err
     assert re.search(r"skipped 1 unreadable clip", err) and "jazz.00054.wav" in err
     [result_file] = (tmp_path / "results").rglob("*.json")

@@ -11,16 +11,25 @@ import os
 import tarfile
 import threading
 import zipfile
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pytest
 import soundfile as sf
 
-from audiobench.download import (DOWNLOADS_DIR, RECORD_FILE, Source, download_file, fetch, mirrored, prepare_gtzan,
-                                 safe_extract, sources_for)
+from audiobench.download import (
+    DOWNLOADS_DIR,
+    RECORD_FILE,
+    Source,
+    download_file,
+    fetch,
+    mirrored,
+    prepare_gtzan,
+    safe_extract,
+    sources_for,
+)
 from audiobench.errors import DataError, DownloadError
 
 WAV = b"RIFF....WAVEfmt placeholder"  # content never decoded by these tests
@@ -39,7 +48,7 @@ class Server:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            def do_GET(self) -> None:
                 range_header = self.headers.get("Range")
                 server.requests.append((self.path, range_header))
                 body = server.files.get(self.path)

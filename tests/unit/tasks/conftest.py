@@ -2,9 +2,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 import fulltrees
+import pytest
 
 
 @pytest.fixture(scope="session")

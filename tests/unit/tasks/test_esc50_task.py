@@ -6,10 +6,10 @@ import shutil
 from pathlib import Path
 
 import pytest
+from fulltrees import write_esc50
 
 from audiobench.errors import DataError
 from audiobench.tasks import get_task
-from fulltrees import write_esc50
 
 
 def test_5fold_is_leave_one_fold_out_with_400_test_clips_per_fold(full: dict[str, Path]) -> None:

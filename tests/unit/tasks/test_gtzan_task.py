@@ -6,11 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from fulltrees import write_gtzan
 
 from audiobench.errors import DataError
 from audiobench.tasks import get_task
 from audiobench.tasks.gtzan import GENRES, filtered_list
-from fulltrees import write_gtzan
 
 
 def test_the_filtered_lists_are_443_197_290_of_930_distinct_clips() -> None:
