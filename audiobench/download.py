@@ -183,7 +183,7 @@ def transfer(url: str, part: Path, on_progress: Progress | None) -> None:
         raise Interrupted(f"cannot reach {url}: {getattr(err, 'reason', err)}") from err
     with response:
         if response.status == 206 and content_range_start(response) != have:
-            part.unlink()  # a range we did not ask for: start over on the next attempt
+            part.unlink(missing_ok=True)  # a range we did not ask for: start over on the next attempt
             raise Interrupted("the server answered with a different byte range")
         resumed = response.status == 206
         done = have if resumed else 0

@@ -38,12 +38,14 @@ WAV = b"RIFF....WAVEfmt placeholder"  # content never decoded by these tests
 class Server:
     """Serves ``files`` (URL path -> bytes) with Range support. ``cut[path] = n`` makes the next
     response for ``path`` announce the full length but close after ``n`` bytes;
-    ``ignore_range`` answers every request with the whole file (200)."""
+    ``ignore_range`` answers every request with the whole file (200); ``range_from`` answers a
+    Range request with that byte range instead of the one asked for."""
 
     def __init__(self) -> None:
         self.files: dict[str, bytes] = {}
         self.cut: dict[str, int] = {}
         self.ignore_range = False
+        self.range_from: int | None = None
         self.requests: list[tuple[str, str | None]] = []
         server = self
 
@@ -58,6 +60,8 @@ class Server:
                 start = 0
                 if range_header and not server.ignore_range:
                     start = int(range_header.removeprefix("bytes=").split("-")[0])
+                    if server.range_from is not None:
+                        start = server.range_from
                     if start >= len(body):
                         self.send_response(416)
                         self.send_header("Content-Range", f"bytes */{len(body)}")
@@ -201,6 +205,16 @@ def test_a_server_ignoring_range_restarts_the_file(server: Server, tmp_path: Pat
     (tmp_path / "big.bin.part").write_bytes(data[:7000])
     download_file(server.url("/big.bin"), dest, retries=0)
     assert dest.read_bytes() == data
+
+
+def test_a_server_answering_another_range_restarts_the_file(server: Server, tmp_path: Path) -> None:
+    data = os.urandom(30_000)
+    server.files["/big.bin"] = data
+    server.range_from = 0
+    (tmp_path / "big.bin.part").write_bytes(data[:7000])
+    download_file(server.url("/big.bin"), tmp_path / "big.bin", retries=1)
+    assert (tmp_path / "big.bin").read_bytes() == data
+    assert [r for _, r in server.requests] == ["bytes=7000-", None]
 
 
 def test_missing_file_on_the_server_is_one_clear_error(server: Server, tmp_path: Path) -> None:
