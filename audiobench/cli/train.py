@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from pathlib import Path
 from typing import Optional
 
 import typer
 
 from audiobench.cli.common import console, err_console, progress_bar
+
+
+def _main_process() -> bool:
+    """Under torchrun / accelerate launch every process runs this command; one of them talks."""
+    return os.environ.get("RANK", "0") == "0"
 
 
 def _describe_counts(counts: dict[str, int]) -> str:
@@ -87,7 +93,8 @@ def train(
     config = load_config(recipe, config_file, items)
     manifests = [p for p in (data, config.eval_data) if p is not None and Path(p).is_file()]
     total = sum(count_lines(p) for p in manifests)
-    with progress_bar("checking data", total=total) as advance:
+    bar = progress_bar("checking data", total=total) if _main_process() else contextlib.nullcontext(None)
+    with bar as advance:
         run = prepare(config, str(data), out, resume=resume, callbacks=[_progress_callback()], advance=advance)
     if run.is_main:
         report = run.report

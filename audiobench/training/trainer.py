@@ -18,7 +18,7 @@ import json
 import os
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -60,7 +60,7 @@ class DataReport:
     samples_per_epoch: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return asdict(self)
 
 
 def training_arguments(config: TrainConfig, out: Path, has_eval: bool) -> Seq2SeqTrainingArguments:
@@ -240,7 +240,6 @@ def prepare(config: TrainConfig, data: str, out: str | Path, resume: bool = Fals
             callbacks: list[TrainerCallback] = (), advance: Callable[[int], None] | None = None) -> TrainingRun:
     """Validate the data, build tokenizer, model and engine; nothing is trained yet."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     checkpoint = get_last_checkpoint(str(out)) if out.is_dir() else None
     if resume and checkpoint is None:
         raise ConfigError(f"--resume: {out} holds no checkpoint-N folder", "drop --resume to start a new run")
@@ -250,6 +249,7 @@ def prepare(config: TrainConfig, data: str, out: str | Path, resume: bool = Fals
     args = training_arguments(config, out, has_eval=config.eval_data is not None)
     train_rows = read_data(data, check_audio=config.check_audio, advance=advance)
     eval_rows = read_data(config.eval_data, check_audio=config.check_audio, advance=advance) if config.eval_data else []
+    out.mkdir(parents=True, exist_ok=True)  # only once the data is known to be good
     with args.main_process_first(local=False, desc="tokenizer"):
         tokenizer = load_or_build_tokenizer(config, out, train_rows, checkpoint, args.process_index == 0)
     model = build_model(config, tokenizer)
