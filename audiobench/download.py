@@ -334,9 +334,11 @@ def is_present(root: Path, source: Source) -> bool:
 # ----- the whole fetch -------------------------------------------------------------------------
 
 def fetch(source: Source, root: Path, mirror: str | None = None, sha256: str | None = None,
-          keep_archive: bool = False, retries: int = 2, on_progress: Progress | None = None) -> FetchRecord:
+          keep_archive: bool = False, retries: int = 2, on_progress: Progress | None = None,
+          on_stage: Callable[[str], None] | None = None) -> FetchRecord:
     """Download, verify and extract ``source`` under ``root``. ``sha256`` pins the archive
-    (overriding the published checksum, e.g. for a mirror's repack)."""
+    (overriding the published checksum, e.g. for a mirror's repack). ``on_stage`` hears
+    "verifying" and "extracting", which take minutes on the large archives."""
     root = Path(root).expanduser()
     if is_present(root, source):
         recorded = read_records(root)[source.name]
@@ -344,6 +346,8 @@ def fetch(source: Source, root: Path, mirror: str | None = None, sha256: str | N
     url = mirrored(source.url, mirror)
     archive = root / DOWNLOADS_DIR / PurePosixPath(urlsplit(url).path).name
     download_file(url, archive, on_progress, retries)
+    if on_stage:
+        on_stage("verifying")
     actual = sha256_file(archive)
     expected = (sha256 or source.sha256 or "").lower() or None
     if expected and actual != expected:
@@ -352,6 +356,8 @@ def fetch(source: Source, root: Path, mirror: str | None = None, sha256: str | N
                             f"delete {archive} and run again, check --mirror, or pass --sha256 {actual} "
                             "if you trust this copy")
     verified_by = "pinned sha256" if sha256 else "published sha256" if source.sha256 else "layout and file count"
+    if on_stage:
+        on_stage("extracting")
     scratch = Path(tempfile.mkdtemp(prefix=f".extract-{source.name}-", dir=root))
     try:
         safe_extract(archive, scratch)

@@ -49,9 +49,9 @@ def download(task: str = typer.Argument(..., help="esc50 | speechcommands."),
         raise ConfigError("--sha256 pins one archive", f"add --only with one of {', '.join(s.name for s in sources)}")
     root = root or common.default_data_root(task)
     for source in sources:
-        with byte_progress(f"{task} {source.name}") as on_progress:
+        with byte_progress(f"{task} {source.name}") as (on_progress, on_stage):
             record = fetch(source, root, mirror=mirror, sha256=sha256, keep_archive=keep_archive,
-                           retries=retries, on_progress=on_progress)
+                           retries=retries, on_progress=on_progress, on_stage=on_stage)
         where = root / source.dest if source.dest else root
         if record.status == "present":
             err_console.print(f"{source.name}: already in {where}")
@@ -62,13 +62,15 @@ def download(task: str = typer.Argument(..., help="esc50 | speechcommands."),
 
 
 @contextmanager
-def byte_progress(description: str) -> Iterator[Callable[[int, Optional[int]], None]]:
-    """A byte-counting rich progress bar on stderr; yields ``on_progress(done, total)`` for ``fetch``."""
+def byte_progress(description: str) -> Iterator[tuple[Callable[[int, Optional[int]], None], Callable[[str], None]]]:
+    """A byte-counting rich progress bar on stderr; yields ``fetch``'s ``on_progress(done, total)``
+    and ``on_stage(stage)`` (shown beside the description)."""
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
                TimeRemainingColumn())
     with Progress(*columns, console=err_console) as progress:
         task_id = progress.add_task(description, total=None)
-        yield lambda done, total: progress.update(task_id, completed=done, total=total)
+        yield (lambda done, total: progress.update(task_id, completed=done, total=total),
+               lambda stage: progress.update(task_id, description=f"{description} ({stage})"))
 
 
 def prepare(task: str = typer.Argument(..., help="gtzan."),

@@ -136,8 +136,11 @@ def test_fetch_verifies_the_published_sha256_extracts_and_records(server: Server
     data = tar_gz(SC_LIKE)
     source = release_source(server, data, sha(data))
     seen: list[tuple[int, int | None]] = []
-    record = fetch(source, tmp_path, mirror=server.base, on_progress=lambda done, total: seen.append((done, total)))
+    stages: list[str] = []
+    record = fetch(source, tmp_path, mirror=server.base, on_progress=lambda done, total: seen.append((done, total)),
+                   on_stage=stages.append)
     assert record.verified_by == "published sha256" and record.sha256 == sha(data)
+    assert stages == ["verifying", "extracting"]
     assert (tmp_path / "release" / "yes" / "00000000_nohash_0.wav").read_bytes() == WAV
     assert seen[-1] == (len(data), len(data))
     assert not (tmp_path / DOWNLOADS_DIR / "release.tar.gz").exists()  # archive removed after success
