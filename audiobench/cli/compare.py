@@ -62,7 +62,7 @@ def _warn(message: str) -> None:
     err_console.print(f"warning: {message}", markup=False, highlight=False, soft_wrap=True)
 
 
-def _leaderboard(paths: Optional[list[Path]], baseline: Optional[str], force: bool,
+def leaderboard(paths: Optional[list[Path]], baseline: Optional[str], force: bool,
                  with_reference: bool) -> tuple["Collection", "Leaderboard"]:
     from audiobench.compare import build_leaderboard
 
@@ -127,7 +127,7 @@ def compare(
     from audiobench import report as figures
     from audiobench.results import atomic_write_bytes, atomic_write_text
 
-    _, board = _leaderboard(paths, baseline, force, with_reference)
+    _, board = leaderboard(paths, baseline, force, with_reference)
     if plot is not None:
         atomic_write_bytes(plot, figures.bar_chart_png(board))
         err_console.print(f"wrote {plot}", markup=False, highlight=False)
@@ -207,6 +207,6 @@ def report(
     from audiobench.report import render_report
     from audiobench.results import atomic_write_text
 
-    collection, board = _leaderboard(paths, baseline, force, with_reference)
+    collection, board = leaderboard(paths, baseline, force, with_reference)
     atomic_write_text(out, render_report(collection, board))
     err_console.print(f"wrote {out}", markup=False, highlight=False)

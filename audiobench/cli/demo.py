@@ -10,7 +10,8 @@ import typer
 
 from audiobench.cli.common import console, err_console
 from audiobench.cli.data import DEFAULT_SYNTH_TASKS
-from audiobench.cli.evaluate import embed_manifest, load_manifest, print_results, probe_and_write
+from audiobench.cli.compare import leaderboard, rich_table
+from audiobench.cli.evaluate import embed_manifest, load_manifest, probe_and_write
 from audiobench.embed import EmbedOptions
 from audiobench.encoders import build_encoder
 from audiobench.synth import synthesize
@@ -31,7 +32,6 @@ def demo(workdir: Optional[Path] = typer.Option(None, "--workdir", help="Where t
     Speech Commands, and print the leaderboard. No network."""
     with tempfile.TemporaryDirectory(prefix="audiobench-demo-") as tmp:
         base = workdir or Path(tmp)
-        results = []
         for task in DEFAULT_SYNTH_TASKS:
             root = base / "data" / task
             if not root.exists():
@@ -41,10 +41,11 @@ def demo(workdir: Optional[Path] = typer.Option(None, "--workdir", help="Where t
             for name, random_init in DEMO_ENCODERS:
                 encoder = build_encoder(name, random_init=random_init)
                 cache, report = embed_manifest(encoder, manifest, base / "cache", EmbedOptions(batch_size=8))
-                results += probe_and_write(encoder, manifest, cache, report, None, random_init, "logistic", "last",
-                                           "masked-mean", 0, "cpu", results_dir)
-        print_results(results)
-    console.print(f"Leaderboard: audiobench compare {results_dir}")
+                probe_and_write(encoder, manifest, cache, report, None, random_init, "logistic", "last",
+                                "masked-mean", 0, "cpu", results_dir)
+    _, board = leaderboard([results_dir], baseline="logmel", force=False, with_reference=False)
+    console.print(rich_table(board))
+    console.print(f"Results: {results_dir} (again: audiobench compare {results_dir})")
     console.print(NEXT_STEPS)
 
 
