@@ -130,7 +130,9 @@ def build_model(config: TrainConfig, tokenizer: PreTrainedTokenizerFast) -> Whis
         model = WhisperForConditionalGeneration(WhisperConfig(**values))
     else:
         try:
-            model = WhisperForConditionalGeneration.from_pretrained(config.base_model)
+            # float32 master weights whatever the checkpoint stores (large-v3 ships float16);
+            # bf16 is autocast by the engine.
+            model = WhisperForConditionalGeneration.from_pretrained(config.base_model, dtype=torch.float32)
         except OSError as err:
             raise ConfigError(f"cannot load base_model={config.base_model}: {err}",
                               "pass a local checkpoint folder, or random_init=true") from err

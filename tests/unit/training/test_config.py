@@ -32,7 +32,7 @@ def test_overrides_layer_over_the_recipe_and_a_config_file(tmp_path: Path) -> No
     extra = tmp_path / "extra.yaml"
     extra.write_text("learning_rate: 2.0e-5\nsave_steps: 500\n")
     config = load_config("whisper-aut", extra, ["learning_rate=3e-5", "domain_weights.music=0.2",
-                                                "model_config.dropout=0.1", "eval_data=held/out.jsonl",
+                                                "random_init=true", "model_config.dropout=0.1", "eval_data=held/out.jsonl",
                                                 "save_total_limit=null"])
     assert config.learning_rate == 3e-5 and config.save_steps == 500 and config.save_total_limit is None
     assert config.domain_weights == {"speech": 0.8, "sound": 0.1, "music": 0.2}
@@ -44,7 +44,7 @@ def test_overrides_layer_over_the_recipe_and_a_config_file(tmp_path: Path) -> No
     ("per_device_batch_size=2.5", "per_device_batch_size=2.5 does not fit"),
     ("bf16=maybe", "bf16='maybe' does not fit"),
     ("domain_weights.noise=0.5", "domain_weights.noise: unknown domain"),
-    ("model_config.d_modle=8", "model_config.d_modle: not a WhisperConfig field"),
+    ("model_config.d_model=8", "model_config only shapes a random-init model"),
     ("strategy=horovod", "strategy=horovod: unknown"),
     ("lr", "expected key=value"),
 ])
@@ -57,3 +57,8 @@ def test_bad_overrides_are_one_line_errors_naming_the_key(override: str, message
 def test_unknown_recipe() -> None:
     with pytest.raises(ConfigError, match="unknown recipe 'whisper-aut-huge'"):
         load_config("whisper-aut-huge")
+
+
+def test_model_config_keys_are_whisper_config_fields() -> None:
+    with pytest.raises(ConfigError, match="model_config.d_modle: not a WhisperConfig field"):
+        load_config("whisper-aut", None, ["random_init=true", "model_config.d_modle=8"])
