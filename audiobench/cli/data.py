@@ -58,19 +58,20 @@ def info(task: str = typer.Argument(..., help="Task name."), protocol: Optional[
     if as_json:
         console.print_json(json.dumps(summary))
         return
-    table = Table(title=f"{summary['protocol_id']}: {summary['clips']} clips, {summary['num_classes']} classes "
-                        f"(manifest {summary['manifest_sha256'][:12]})")
+    console.print(f"[bold]{summary['protocol_id']}[/]: {summary['clips']:,} clips, {summary['num_classes']} classes, "
+                  f"manifest {summary['manifest_sha256'][:12]}", soft_wrap=True)
+    table = Table()
     for column in ("fold", "train", "valid", "test"):
         table.add_column(column, justify="right")
     for name, roles in summary["folds"].items():
-        table.add_row(name, *(str(roles[r]["clips"]) for r in ("train", "valid", "test")))
+        table.add_row(name, *(f'{roles[r]["clips"]:,}' for r in ("train", "valid", "test")))
     console.print(table)
     first = next(iter(summary["folds"].values()))
     classes = Table(title="clips per class (first fold)")
     for column in ("class", "train", "valid", "test"):
         classes.add_column(column, justify="right")
     for label in first["train"]["classes"]:
-        classes.add_row(label, *(str(first[r]["classes"][label]) for r in ("train", "valid", "test")))
+        classes.add_row(label, *(f'{first[r]["classes"][label]:,}' for r in ("train", "valid", "test")))
     console.print(classes)
     if summary["missing"]:
         err_console.print(f"[yellow]{len(summary['missing'])} clip(s) named by the protocol are not in the tree[/] "

@@ -56,7 +56,7 @@ def table_rows(text: str) -> dict[str, list[int]]:
     """Rows of the first table ``data info`` prints: fold name -> [train, valid, test]."""
     rows = {}
     for line in text.split("clips per class")[0].splitlines():
-        cells = [c.strip() for c in line.strip("│ ").split("│")]
+        cells = [c.strip().replace(",", "") for c in line.strip("│ ").split("│")]
         if len(cells) == 4 and all(c.isdigit() for c in cells[1:]):
             rows[cells[0]] = [int(c) for c in cells[1:]]
     return rows
