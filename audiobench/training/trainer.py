@@ -192,6 +192,8 @@ class AudioSeq2SeqTrainer(Seq2SeqTrainer):
             logs["tokens_per_second"] = round(float(counts[1]) / elapsed, 1)
             self._window = [0, 0]
             self._window_start = time.perf_counter()
+        elif "eval_runtime" in logs:  # evaluation time is not training throughput
+            self._window_start += logs["eval_runtime"]
         super().log(logs, start_time)
 
 

@@ -26,7 +26,7 @@ import torch
 from transformers import WhisperConfig, WhisperForConditionalGeneration
 
 from audiobench.encoders.whisper import shipped_config
-from audiobench.training.flops import forward_flops
+from audiobench.training.flops import forward_flops, training_flops_per_sample
 from audiobench.training.trainer import token_mean_loss
 
 TINY = {"d_model": 64, "encoder_layers": 2, "decoder_layers": 2, "encoder_attention_heads": 2,
@@ -109,7 +109,7 @@ def main() -> int:
 
     flops = forward_flops(config, args.target_tokens)
     samples_per_second = args.batch_size * args.steps / elapsed
-    achieved = samples_per_second * 3 * flops.total
+    achieved = samples_per_second * training_flops_per_sample(config, args.target_tokens)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     parameters = sum(p.numel() for p in model.parameters())
     print(f"device: {name}; model: {'tiny ' if args.tiny else ''}{args.arch} ({parameters / 1e6:.1f}M parameters), "
