@@ -29,6 +29,7 @@ COMMAND_MODULES = [
     "audiobench.cli.demo",
     "audiobench.cli.compare",
     "audiobench.cli.train",
+    "audiobench.cli.bench",
 ]
 
 

@@ -60,6 +60,10 @@ class Encoder(ABC, torch.nn.Module):
         blob = json.dumps(fields, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()
 
+    def flops_per_clip(self, seconds: float) -> float | None:
+        """Forward FLOPs to encode one clip of ``seconds`` (for MFU); None when unknown."""
+        return None
+
     def set_precision(self, dtype: torch.dtype) -> None:
         """Run the network in ``dtype`` (feature front ends keep float32)."""
         self.to(dtype)

@@ -26,6 +26,7 @@ from transformers.models.whisper.modeling_whisper import WhisperEncoder, Whisper
 from audiobench.encoders.base import Encoder, EncoderOutput
 from audiobench.encoders.features import HOP_LENGTH, SAMPLE_RATE, LogMel
 from audiobench.errors import ConfigError
+from audiobench.training.flops import encoder_flops
 
 WINDOW_SECONDS = 30.0
 WEIGHT_SUFFIXES = (".safetensors", ".bin")
@@ -105,6 +106,10 @@ class WhisperEncoderWrapper(Encoder):
         architecture = {k: config[k] for k in ("d_model", "encoder_layers", "encoder_attention_heads",
                                                  "encoder_ffn_dim", "num_mel_bins", "max_source_positions")}
         return {**self.weights_identity, **architecture, "transformers": transformers.__version__}
+
+    def flops_per_clip(self, seconds: float) -> float:
+        """Every clip costs the full 30 s window, whatever its length."""
+        return sum(encoder_flops(self.model.config))
 
     def set_precision(self, dtype: torch.dtype) -> None:
         self.model.to(dtype)
