@@ -58,6 +58,9 @@ def _progress_callback():  # the engine's callback base class is imported only w
                 err_console.print(f"step {state.global_step}: eval loss {logs['eval_loss']:.4f}")
 
         def on_train_end(self, args, state, control, **kwargs):  # noqa: ANN001
+            self.close()
+
+        def close(self) -> None:
             self.stack.close()
             self.advance = None
 
@@ -93,9 +96,10 @@ def train(
     config = load_config(recipe, config_file, items)
     manifests = [p for p in (data, config.eval_data) if p is not None and Path(p).is_file()]
     total = sum(count_lines(p) for p in manifests)
+    progress = _progress_callback()
     bar = progress_bar("checking data", total=total) if _main_process() else contextlib.nullcontext(None)
     with bar as advance:
-        run = prepare(config, str(data), out, resume=resume, callbacks=[_progress_callback()], advance=advance)
+        run = prepare(config, str(data), out, resume=resume, callbacks=[progress], advance=advance)
     if run.is_main:
         report = run.report
         err_console.print(f"train: {report.train_rows} rows ({_describe_counts(report.domains)}), "
@@ -104,7 +108,10 @@ def train(
                           f"eval {_describe_counts(report.dropped_long_eval)}")
         if run.checkpoint:
             err_console.print(f"resuming from {run.checkpoint}")
-    metrics = run.train()
+    try:
+        metrics = run.train()
+    finally:  # an error mid-run must not leave the live bar over the message
+        progress.close()
     if run.is_main:
         err_console.print(f"done: train loss {metrics['train_loss']:.4f} in {metrics['train_runtime']:.0f} s; "
                           f"model in {out / 'final'}")

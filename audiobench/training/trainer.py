@@ -284,4 +284,6 @@ def prepare(config: TrainConfig, data: str, out: str | Path, resume: bool = Fals
     if args.process_index == 0:
         atomic_write_text(out / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
         atomic_write_text(out / "data_report.json", json.dumps(report.to_dict(), indent=2) + "\n")
+        with (out / "log.jsonl").open("a") as f:  # the log says what the run trained on, dropped rows included
+            f.write(json.dumps({"data": report.to_dict()}) + "\n")
     return TrainingRun(config, out, trainer, report, checkpoint)

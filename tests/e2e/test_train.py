@@ -53,8 +53,9 @@ def test_tiny_recipe_trains_and_its_loss_falls(trained: Path) -> None:
     assert last < first - 0.8, loss
     eval_loss = losses(trained, "eval_loss")
     assert sorted(eval_loss) == [12, 24] and eval_loss[24] < eval_loss[12]
-    line = json.loads((trained / "log.jsonl").read_text().splitlines()[0])
-    assert {"learning_rate", "samples_per_second", "tokens_per_second", "grad_norm"} <= set(line)
+    data_line, step_line = [json.loads(line) for line in (trained / "log.jsonl").read_text().splitlines()[:2]]
+    assert data_line["data"]["dropped_long"] == {} and data_line["data"]["samples_per_epoch"] == 32
+    assert {"learning_rate", "samples_per_second", "tokens_per_second", "grad_norm"} <= set(step_line)
     report = json.loads((trained / "data_report.json").read_text())
     assert report["train_rows"] == 48 and report["domains"] == {"music": 8, "sound": 8, "speech": 32}
     assert (trained / "final" / "model.safetensors").is_file() and (trained / "tokenizer").is_dir()
