@@ -9,6 +9,7 @@ Dict fields take dotted keys: ``domain_weights.music=0.2``, ``model_config.d_mod
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 import types
 import typing
@@ -155,7 +156,7 @@ def _set(values: dict[str, Any], key: str, value: Any, origin: str) -> None:
     hints = typing.get_type_hints(TrainConfig)
     top, _, sub = key.partition(".")
     if top not in hints:
-        close = [f for f in hints if f.startswith(top[:4])]
+        close = difflib.get_close_matches(top, hints, n=1)
         hint = f"did you mean {close[0]}? " if close else ""
         raise ConfigError(f"{origin}: unknown config key '{top}'", f"{hint}see docs/training.md for the keys")
     if sub:
