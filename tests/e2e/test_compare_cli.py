@@ -7,15 +7,12 @@ import csv
 import io
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
+from support.results import OTHER_MANIFEST, make_result, predictions, write
 
 from audiobench.cli import main
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
-from test_compare import OTHER_MANIFEST, make_result, predictions, write  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 

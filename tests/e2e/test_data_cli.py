@@ -11,39 +11,19 @@ from __future__ import annotations
 import io
 import json
 import re
-import sys
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
+from support import fulltrees
+from support.http import sha, tar_gz
 
 from audiobench import synth
 from audiobench.audio import write_wav
 from audiobench.cli import main
 from audiobench.download import RECORD_FILE
 from audiobench.tasks.gtzan import GENRES, filtered_list
-
-TESTS = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(TESTS / "unit" / "tasks"))
-sys.path.insert(0, str(TESTS / "unit"))
-import fulltrees
-from test_download import Server, sha, tar_gz
-
-
-@pytest.fixture(scope="session")
-def full(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    return fulltrees.full_trees(lambda: tmp_path_factory.mktemp("full"))
-
-
-@pytest.fixture
-def server() -> Iterator[Server]:
-    srv = Server()
-    srv.thread.start()
-    yield srv
-    srv.httpd.shutdown()
-    srv.httpd.server_close()
 
 
 def cli(capsys: pytest.CaptureFixture, *args: str) -> tuple[int, str, str]:

@@ -1,5 +1,6 @@
 """Full-size data trees of tiny placeholder WAVs, in the real naming schemes and list files,
-built once per test process (they are shared by the unit and end-to-end tests).
+built once per test session by the ``full`` fixture in ``tests/conftest.py`` (the unit and
+end-to-end tests share them).
 
 Only the sizes are real: per-class counts are spread evenly because the tests assert the
 published split sizes, not the real class balance. Every folder's files are hard links to
@@ -110,13 +111,3 @@ def build_all(base: Path) -> dict[str, Path]:
     write_superb_test(roots["speechcommands"] / "test_set_v0.01")
     return roots
 
-
-_built: dict[str, Path] = {}
-
-
-def full_trees(base_factory) -> dict[str, Path]:
-    """The full-size trees, built on first use in ``base_factory()`` (a fresh folder) and then
-    reused for the rest of the process."""
-    if not _built:
-        _built.update(build_all(base_factory()))
-    return _built

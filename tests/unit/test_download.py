@@ -4,20 +4,17 @@ members, layout checks, records, and GTZAN from the user's copy. No other host i
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
 import tarfile
-import threading
 import zipfile
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
+from support.http import Server, sha, tar_gz
 
 from audiobench.download import (
     DOWNLOADS_DIR,
@@ -35,78 +32,6 @@ from audiobench.errors import DataError, DownloadError
 WAV = b"RIFF....WAVEfmt placeholder"  # content never decoded by these tests
 
 
-class Server:
-    """Serves ``files`` (URL path -> bytes) with Range support. ``cut[path] = n`` makes the next
-    response for ``path`` announce the full length but close after ``n`` bytes;
-    ``ignore_range`` answers every request with the whole file (200); ``range_from`` answers a
-    Range request with that byte range instead of the one asked for."""
-
-    def __init__(self) -> None:
-        self.files: dict[str, bytes] = {}
-        self.cut: dict[str, int] = {}
-        self.ignore_range = False
-        self.range_from: int | None = None
-        self.requests: list[tuple[str, str | None]] = []
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                range_header = self.headers.get("Range")
-                server.requests.append((self.path, range_header))
-                body = server.files.get(self.path)
-                if body is None:
-                    self.send_error(404)
-                    return
-                start = 0
-                if range_header and not server.ignore_range:
-                    start = int(range_header.removeprefix("bytes=").split("-")[0])
-                    if server.range_from is not None:
-                        start = server.range_from
-                    if start >= len(body):
-                        self.send_response(416)
-                        self.send_header("Content-Range", f"bytes */{len(body)}")
-                        self.send_header("Content-Length", "0")
-                        self.end_headers()
-                        return
-                    self.send_response(206)
-                    self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
-                else:
-                    self.send_response(200)
-                self.send_header("Content-Length", str(len(body) - start))
-                self.end_headers()
-                limit = server.cut.pop(self.path, None)
-                self.wfile.write(body[start:] if limit is None else body[start:start + limit])
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def url(self, path: str) -> str:
-        return self.base + path
-
-
-@pytest.fixture
-def server() -> Iterator[Server]:
-    srv = Server()
-    srv.thread.start()
-    yield srv
-    srv.httpd.shutdown()
-    srv.httpd.server_close()
-
-
-def tar_gz(members: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
-
-
 def tar_with(special: tarfile.TarInfo) -> bytes:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
@@ -115,10 +40,6 @@ def tar_with(special: tarfile.TarInfo) -> bytes:
         tar.addfile(info, io.BytesIO(WAV))
         tar.addfile(special, io.BytesIO(b"evil") if special.isfile() else None)
     return buffer.getvalue()
-
-
-def sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 SC_LIKE = {f"{word}/{i:08x}_nohash_0.wav": WAV for word in ("yes", "no") for i in range(3)}

@@ -10,11 +10,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from support.results import make_result, write
 
 from audiobench.compare import build_leaderboard, collect
 from audiobench.report import (bar_chart_png, layer_curves, leaderboard_page, render_report,
                                throughputs)
-from test_compare import make_result, write
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 REPO = Path(__file__).resolve().parents[2]

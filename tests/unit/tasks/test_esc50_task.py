@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from fulltrees import write_esc50
+from support.fulltrees import write_esc50
 
 from audiobench.errors import DataError
 from audiobench.tasks import get_task

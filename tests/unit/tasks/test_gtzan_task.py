@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from fulltrees import write_gtzan
+from support.fulltrees import write_gtzan
 
 from audiobench.errors import DataError
 from audiobench.tasks import get_task

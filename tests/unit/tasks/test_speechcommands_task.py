@@ -6,7 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from fulltrees import NOISE_FILES, NOISE_SECONDS, write_sc_release, write_superb_test
+from support.fulltrees import (
+    NOISE_FILES,
+    NOISE_SECONDS,
+    write_sc_release,
+    write_superb_test,
+)
 
 from audiobench.errors import DataError
 from audiobench.synth import SC_WORDS_V1, SC_WORDS_V2
