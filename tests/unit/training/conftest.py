@@ -1,3 +1,5 @@
+"""A six-clip manifest over the three domains, for the training unit tests."""
+
 from __future__ import annotations
 
 import json
@@ -7,12 +9,6 @@ import numpy as np
 import pytest
 
 from audiobench.audio import write_wav
-
-
-def write_manifest(folder: Path, rows: list[dict], name: str = "train.jsonl") -> Path:
-    path = folder / name
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return path
 
 
 @pytest.fixture
@@ -26,4 +22,6 @@ def small_corpus(tmp_path: Path) -> Path:
         write_wav(tmp_path / "clips" / f"{i}.wav", audio, rate)
         rows.append({"audio": f"clips/{i}.wav", "text": f"clip number {i}", "domain": domain})
     rows[0]["language"] = "de"
-    return write_manifest(tmp_path, rows)
+    manifest = tmp_path / "train.jsonl"
+    manifest.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return manifest

@@ -2,12 +2,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import json
+
 import numpy as np
 import pytest
 
 from audiobench.errors import DataError
 from audiobench.training.manifest import load_row_audio, read_manifest
-from tests.unit.training.conftest import write_manifest
 
 
 def test_rows_are_read_with_paths_resolved_against_the_manifest(small_corpus: Path) -> None:
@@ -30,7 +31,8 @@ def test_rows_are_read_with_paths_resolved_against_the_manifest(small_corpus: Pa
 def test_a_bad_row_is_one_error_naming_file_and_line(small_corpus: Path, row: dict, message: str) -> None:
     (small_corpus.parent / "clips" / "bad.wav").write_bytes(b"RIFF but not really a wav file")
     good = {"audio": "clips/1.wav", "text": "fine", "domain": "speech"}
-    manifest = write_manifest(small_corpus.parent, [good, good, row], "bad.jsonl")
+    manifest = small_corpus.parent / "bad.jsonl"
+    manifest.write_text("".join(json.dumps(r) + "\n" for r in [good, good, row]))
     with pytest.raises(DataError) as err:
         read_manifest(manifest)
     assert f"{manifest}:3" in str(err.value) and message in str(err.value)
