@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -24,7 +22,7 @@ import numpy as np
 import torch
 
 from audiobench.errors import CacheError
-from audiobench.results import atomic_write_text
+from audiobench.files import atomic_path, atomic_write_text
 from audiobench.tasks.base import Clip
 
 FORMAT_VERSION = 1
@@ -102,15 +100,8 @@ class EmbeddingCache:
     def write_chunk(self, keys: list[str], embeddings: np.ndarray) -> None:
         """Store ``[clips, poolings, layers, dim]`` embeddings for ``keys``, atomically."""
         name = "chunk-" + hashlib.sha256("\n".join(keys).encode()).hexdigest()[:20]
-        array = embeddings.astype(np.float16)
-        fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=f".{name}.", suffix=".npy.tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.save(f, array)
-            os.replace(tmp, self.directory / f"{name}.npy")
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_path(self.directory / f"{name}.npy") as tmp, tmp.open("wb") as f:
+            np.save(f, embeddings.astype(np.float16))  # a file object: given a path, np.save appends .npy
         atomic_write_text(self.directory / f"{name}.json", json.dumps({"keys": keys}))
         index = self.index()
         for row, key in enumerate(keys):

@@ -40,7 +40,7 @@ from urllib.request import Request, urlopen
 import soundfile as sf
 
 from audiobench.errors import DataError, DownloadError
-from audiobench.results import atomic_write_text
+from audiobench.files import atomic_write_text
 from audiobench.tasks.gtzan import EXTENSIONS, FOLDERS, GENRES, GTZAN
 
 DOWNLOADS_DIR = ".downloads"

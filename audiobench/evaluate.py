@@ -19,7 +19,8 @@ from audiobench.embed import EmbedReport
 from audiobench.encoders.base import Encoder
 from audiobench.errors import ConfigError
 from audiobench.probe import make_probe
-from audiobench.results import SCHEMA_VERSION, atomic_write_bytes, environment, now_iso
+from audiobench.files import atomic_write_bytes
+from audiobench.results import SCHEMA_VERSION, environment, now_iso
 from audiobench.tasks.base import Manifest
 
 

@@ -27,11 +27,9 @@ Schema (version 1)::
 from __future__ import annotations
 
 import json
-import os
 import platform
 import subprocess
 import sys
-import tempfile
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -39,31 +37,11 @@ from typing import Any
 
 from audiobench import __version__
 from audiobench.errors import ResultsError
+from audiobench.files import atomic_write_text
 
 SCHEMA_VERSION = 1
 REQUIRED = ("encoder", "task", "scores")
-UMASK = os.umask(0o022)
-os.umask(UMASK)
 PACKAGES = ("torch", "transformers", "numpy", "scikit-learn", "soundfile", "soxr")
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temp file in the same directory and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o666 & ~UMASK)  # mkstemp makes 0600; results and figures are meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode())
 
 
 def environment(device: str) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from scipy.signal import lfilter
 from audiobench.audio import write_wav
 from audiobench.errors import ConfigError
 from audiobench.registry import import_object
-from audiobench.results import atomic_write_text
+from audiobench.files import atomic_write_text
 from audiobench.tasks.gtzan import GENRES, filtered_list
 from audiobench.tasks.speechcommands import NOISE_DIR, SILENCE, SUPERB_WORDS, UNKNOWN
 

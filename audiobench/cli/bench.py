@@ -29,7 +29,8 @@ def bench(encoder: str = common.ENCODER, weights: Optional[str] = common.WEIGHTS
     from audiobench.bench import measure_throughput
     from audiobench.embed import resolve_device, resolve_dtype
     from audiobench.encoders import build_encoder
-    from audiobench.results import atomic_write_text, environment
+    from audiobench.files import atomic_write_text
+    from audiobench.results import environment
 
     resolved = resolve_device(device)
     precision = resolve_dtype(dtype, resolved)

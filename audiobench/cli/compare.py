@@ -125,7 +125,7 @@ def compare(
     """
     from audiobench import compare as lib
     from audiobench import report as figures
-    from audiobench.results import atomic_write_bytes, atomic_write_text
+    from audiobench.files import atomic_write_bytes, atomic_write_text
 
     _, board = leaderboard(paths, baseline, force, with_reference)
     if plot is not None:
@@ -205,7 +205,7 @@ def report(
       audiobench report results/ --out report.html
     """
     from audiobench.report import render_report
-    from audiobench.results import atomic_write_text
+    from audiobench.files import atomic_write_text
 
     collection, board = leaderboard(paths, baseline, force, with_reference)
     atomic_write_text(out, render_report(collection, board))

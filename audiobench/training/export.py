@@ -17,7 +17,7 @@ from transformers import WhisperFeatureExtractor, WhisperForConditionalGeneratio
 from transformers.trainer_utils import get_last_checkpoint
 
 from audiobench.errors import ConfigError
-from audiobench.results import atomic_write_text
+from audiobench.files import atomic_write_text
 from audiobench.training.trainer import FINAL_DIR
 
 

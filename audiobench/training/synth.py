@@ -18,7 +18,7 @@ import numpy as np
 
 from audiobench.audio import write_wav
 from audiobench.errors import ConfigError
-from audiobench.results import atomic_write_text
+from audiobench.files import atomic_write_text
 from audiobench.synth import (ESC50_CATEGORIES, SC_WORDS_V1, esc50_clip, gtzan_clip, rng_for, speaker_ids,
                               word_clip)
 from audiobench.tasks.gtzan import GENRES

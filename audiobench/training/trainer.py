@@ -18,9 +18,10 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 import yaml
@@ -31,7 +32,7 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from audiobench.encoders.whisper import shipped_config
 from audiobench.errors import ConfigError, DataError
-from audiobench.results import atomic_write_text
+from audiobench.files import atomic_write_text
 from audiobench.training.collator import IGNORE, ClipDataset, TargetEncoder, WhisperCollator, drop_long_targets
 from audiobench.training.config import TrainConfig, shipped_deepspeed_config
 from audiobench.training.manifest import Row
@@ -203,7 +204,7 @@ class JsonlLog(TrainerCallback):
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: ANN001 (the engine's signature)
+    def on_log(self, args, state, control, logs=None, **kwargs):
         if state.is_world_process_zero and logs:
             with self.path.open("a") as f:
                 f.write(json.dumps({"step": state.global_step, **logs}) + "\n")

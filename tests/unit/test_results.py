@@ -1,21 +1,12 @@
 from __future__ import annotations
 
 import json
-import stat
 from pathlib import Path
 
 import pytest
 
 from audiobench.errors import ResultsError
-from audiobench.results import SCHEMA_VERSION, atomic_write_bytes, load_result
-
-
-def test_atomic_write_leaves_no_temp_file_and_a_shareable_mode(tmp_path: Path) -> None:
-    target = tmp_path / "deep" / "plot.png"
-    atomic_write_bytes(target, b"\x89PNG")
-    assert target.read_bytes() == b"\x89PNG"
-    assert [p.name for p in target.parent.iterdir()] == ["plot.png"]
-    assert stat.S_IMODE(target.stat().st_mode) & 0o044 == 0o044  # group and others may read
+from audiobench.results import SCHEMA_VERSION, load_result
 
 
 @pytest.mark.parametrize("content, needle", [
