@@ -38,17 +38,17 @@ def _progress_callback():  # the engine's callback base class is imported only w
             self.stack = contextlib.ExitStack()
             self.advance = None
 
-        def on_train_begin(self, args, state, control, **kwargs):  # noqa: ANN001 (the engine's signature)
+        def on_train_begin(self, args, state, control, **kwargs):
             if state.is_world_process_zero:
                 self.advance = self.stack.enter_context(progress_bar("training", total=state.max_steps))
                 if state.global_step:
                     self.advance(state.global_step)
 
-        def on_step_end(self, args, state, control, **kwargs):  # noqa: ANN001
+        def on_step_end(self, args, state, control, **kwargs):
             if self.advance is not None:
                 self.advance(1)
 
-        def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: ANN001
+        def on_log(self, args, state, control, logs=None, **kwargs):
             if self.advance is None or not logs:
                 return
             if "loss" in logs:
@@ -57,7 +57,7 @@ def _progress_callback():  # the engine's callback base class is imported only w
             elif "eval_loss" in logs:
                 err_console.print(f"step {state.global_step}: eval loss {logs['eval_loss']:.4f}")
 
-        def on_train_end(self, args, state, control, **kwargs):  # noqa: ANN001
+        def on_train_end(self, args, state, control, **kwargs):
             self.close()
 
         def close(self) -> None:

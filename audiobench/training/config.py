@@ -74,7 +74,7 @@ class TrainConfig:
     def validate(self) -> None:
         unknown = set(self.domain_weights) - set(DOMAINS)
         if unknown:
-            raise ConfigError(f"domain_weights.{sorted(unknown)[0]}: unknown domain", f"use {', '.join(DOMAINS)}")
+            raise ConfigError(f"domain_weights.{min(unknown)}: unknown domain", f"use {', '.join(DOMAINS)}")
         for domain, weight in self.domain_weights.items():
             if isinstance(weight, bool) or not isinstance(weight, (int, float)):
                 raise ConfigError(f"domain_weights.{domain}={weight!r}: expected a number")

@@ -16,7 +16,7 @@ its checkpoint, calls ``set_epoch`` on restart and skips the batches already don
 
 from __future__ import annotations
 
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import torch

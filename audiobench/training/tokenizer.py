@@ -16,7 +16,7 @@ same special tokens, for random-init models that must work offline.
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast, WhisperTokenizerFast

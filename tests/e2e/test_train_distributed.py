@@ -36,7 +36,7 @@ def test_two_ranks_train_on_disjoint_samples(tmp_path: Path) -> None:
                str(Path(sys.executable).parent / "audiobench"), "train", "--recipe", "whisper-aut-tiny",
                "--data", str(manifest), "--out", str(run), "per_device_batch_size=2", *COMMON]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=400)
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=400, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
 
     seen = {}
