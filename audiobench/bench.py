@@ -13,9 +13,8 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from audiobench.cache import pool
 from audiobench.embed import DTYPES
-from audiobench.encoders.base import Encoder
+from audiobench.encoders.base import Encoder, pool
 
 #: Dense bf16/fp16 tensor-core peaks (TFLOP/s) by device name, for MFU.
 PEAK_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, "A10G": 125.0}
@@ -70,7 +69,7 @@ def measure_throughput(encoder: Encoder, device: torch.device, dtype: str, batch
                 synchronize(device)
                 start = time.perf_counter()
             output = encoder(waveforms, lengths)
-            pool(output.hidden_states, output.frame_lengths, fixed_window).cpu()
+            pool(output, fixed_window).cpu()
         synchronize(device)
     elapsed = time.perf_counter() - start
     clips_per_second = steps * batch_size / elapsed

@@ -19,14 +19,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
+from audiobench.encoders.base import POOLINGS
 from audiobench.errors import CacheError
 from audiobench.files import atomic_path, atomic_write_text
 from audiobench.tasks.base import Clip
 
 FORMAT_VERSION = 1
-POOLINGS = ("masked-mean", "padded-mean")
+FAILURES = "failed.json"
 
 
 @dataclass(frozen=True)
@@ -50,34 +50,20 @@ def clip_key(root: Path, clip: Clip) -> str:
     return hashlib.sha256(f"{clip.id}\0{stat.st_size}\0{stat.st_mtime_ns}".encode()).hexdigest()[:32]
 
 
-def pool(hidden_states: list[torch.Tensor], frame_lengths: torch.Tensor, fixed_window: bool) -> torch.Tensor:
-    """``[batch, poolings, layers, dim]`` float32.
-
-    ``masked-mean`` averages the frames that cover real audio; ``padded-mean`` averages the
-    encoder's whole input window (for encoders without a fixed window there is no padding to
-    average, so it equals ``masked-mean``)."""
-    frames = hidden_states[0].shape[1]
-    valid = (torch.arange(frames, device=frame_lengths.device)[None, :] < frame_lengths[:, None]).float()
-    weights = valid / frame_lengths[:, None].float()
-    pooled_masked, pooled_padded = [], []
-    for layer in hidden_states:
-        layer = layer.float()
-        masked = torch.einsum("bfd,bf->bd", layer, weights)
-        pooled_masked.append(masked)
-        pooled_padded.append(layer.mean(dim=1) if fixed_window else masked)
-    return torch.stack([torch.stack(pooled_masked, 1), torch.stack(pooled_padded, 1)], 1)
-
-
 class EmbeddingCache:
     """The chunks of one encoder + extraction settings."""
 
     def __init__(self, cache_dir: Path, settings: ExtractionSettings, description: dict) -> None:
         self.settings = settings
         self.directory = Path(cache_dir).expanduser() / settings.key
-        self.directory.mkdir(parents=True, exist_ok=True)
         meta = self.directory / "meta.json"
-        if not meta.exists():
-            atomic_write_text(meta, json.dumps({"settings": asdict(settings), **description}, indent=2) + "\n")
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            if not meta.exists():
+                atomic_write_text(meta, json.dumps({"settings": asdict(settings), **description}, indent=2) + "\n")
+        except OSError as err:
+            raise CacheError(f"cannot use cache directory {self.directory}: {err.strerror or err}",
+                             "pass a writable --cache-dir or set AUDIOBENCH_CACHE") from err
         self._index: dict[str, tuple[str, int]] | None = None
 
     def index(self) -> dict[str, tuple[str, int]]:
@@ -106,6 +92,14 @@ class EmbeddingCache:
         index = self.index()
         for row, key in enumerate(keys):
             index[key] = (name, row)
+
+    def failures(self) -> dict[str, str]:
+        """Clip key -> why it could not be decoded, from earlier runs with --skip-bad."""
+        path = self.directory / FAILURES
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    def record_failures(self, failed: dict[str, str]) -> None:
+        atomic_write_text(self.directory / FAILURES, json.dumps({**self.failures(), **failed}, indent=1) + "\n")
 
     def load(self, keys: list[str], pooling: str, layer: int) -> np.ndarray:
         """``[len(keys), dim]`` float32 for one pooling and layer (memory-mapped reads)."""

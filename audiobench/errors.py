@@ -23,6 +23,10 @@ class UnknownNameError(AudiobenchError):
     """A registry lookup failed (encoder, task, protocol, probe...)."""
 
 
+class PluginError(AudiobenchError):
+    """A registered plug-in (entry point) cannot be imported."""
+
+
 class ConfigError(AudiobenchError):
     """A bad option value, recipe key or configuration file."""
 

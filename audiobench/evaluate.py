@@ -5,10 +5,8 @@ Reads forward only: manifest (tasks) + cache (embed) -> probe -> result dict (re
 
 from __future__ import annotations
 
-import io
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -19,7 +17,6 @@ from audiobench.embed import EmbedReport
 from audiobench.encoders.base import Encoder
 from audiobench.errors import ConfigError
 from audiobench.probe import make_probe
-from audiobench.files import atomic_write_bytes
 from audiobench.results import SCHEMA_VERSION, environment, now_iso
 from audiobench.tasks.base import Manifest
 
@@ -88,11 +85,6 @@ def probe_folds(manifest: Manifest, embeddings: np.ndarray, usable: np.ndarray, 
     return ProbeOutcome(per_fold, predictions, selected, time.perf_counter() - start)
 
 
-def usable_mask(manifest: Manifest, report: EmbedReport) -> np.ndarray:
-    skipped = {clip_id for clip_id, _ in report.skipped}
-    return np.array([clip.id not in skipped for clip in manifest.clips])
-
-
 def load_embeddings(cache: EmbeddingCache, report: EmbedReport, usable: np.ndarray, pooling: str,
                     layer: int, dim: int) -> np.ndarray:
     """One row per manifest clip; rows of skipped clips stay zero and are never used."""
@@ -102,7 +94,7 @@ def load_embeddings(cache: EmbeddingCache, report: EmbedReport, usable: np.ndarr
     return embeddings
 
 
-def make_result(encoder: Encoder, weights: str | None, random_init: bool, manifest: Manifest,
+def make_result(encoder: Encoder, random_init: bool, manifest: Manifest,
                 report: EmbedReport, probe_name: str, probe_settings: dict[str, Any], seed: int, layer: int,
                 pooling: str, outcome: ProbeOutcome) -> dict[str, Any]:
     return {
@@ -110,8 +102,8 @@ def make_result(encoder: Encoder, weights: str | None, random_init: bool, manife
         "kind": "measured",
         "created": now_iso(),
         "audiobench_version": __version__,
-        "encoder": {"name": encoder.name, "fingerprint": encoder.fingerprint, "weights": weights,
-                    "random_init": random_init, "num_layers": encoder.num_layers, "dim": encoder.dim,
+        "encoder": {"name": encoder.name, "fingerprint": encoder.fingerprint, "weights": None,
+                    **encoder.provenance, "random_init": random_init, "num_layers": encoder.num_layers, "dim": encoder.dim,
                     "sample_rate": encoder.sample_rate},
         "task": {"name": manifest.task, "protocol": manifest.protocol, "protocol_id": manifest.protocol_id,
                  "manifest_sha256": manifest.sha256, "split_sizes": manifest.split_sizes(),
@@ -128,24 +120,3 @@ def make_result(encoder: Encoder, weights: str | None, random_init: bool, manife
                    "clips_per_second": report.clips_per_second},
         "env": environment(report.device),
     }
-
-
-def export_npz(path: Path, manifest: Manifest, cache: EmbeddingCache, report: EmbedReport, pooling: str,
-               num_layers: int, dim: int) -> int:
-    """Write ``ids``, ``labels``, ``label_names``, ``split`` ([clips, folds] train/valid/test
-    or empty), ``fold`` (fold names) and ``embeddings`` [clips, layers, dim] for the usable clips."""
-    usable = usable_mask(manifest, report)
-    rows = np.flatnonzero(usable)
-    embeddings = np.stack([cache.load([report.keys[i] for i in rows], pooling, layer)
-                           for layer in range(num_layers)], axis=1) if len(rows) else np.zeros((0, num_layers, dim))
-    roles = np.full((len(manifest.clips), len(manifest.folds)), "", dtype=object)
-    for f, fold in enumerate(manifest.folds):
-        for role in ("train", "valid", "test"):
-            roles[list(getattr(fold, role)), f] = role
-    buffer = io.BytesIO()
-    np.savez(buffer, ids=np.array([manifest.clips[i].id for i in rows]),
-             labels=np.array([manifest.clips[i].label for i in rows]), label_names=np.array(manifest.label_names),
-             split=roles[rows].astype(str), fold=np.array([f.name for f in manifest.folds]),
-             embeddings=embeddings.astype(np.float32), pooling=np.array(pooling))
-    atomic_write_bytes(Path(path), buffer.getvalue())
-    return len(rows)

@@ -48,8 +48,8 @@ def check_inputs(X: np.ndarray, y: np.ndarray) -> None:
 def holdout_split(y: np.ndarray, groups: np.ndarray | None, seed: int, share: float = 0.2) -> tuple[np.ndarray, np.ndarray]:
     """Train/validation indices from training data only; whole groups go to one side."""
     n_splits = max(2, round(1 / share))
-    min_class = np.bincount(y).max(initial=0) if len(y) else 0
-    if min_class < n_splits:
+    counts = np.bincount(y)
+    if counts[counts > 0].min(initial=n_splits) < n_splits:  # tiny classes: at least one each side
         n_splits = 2
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # tiny classes: splitting is best effort

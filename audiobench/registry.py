@@ -13,7 +13,7 @@ import importlib
 from importlib import metadata
 from typing import Callable, Generic, Iterator, TypeVar
 
-from audiobench.errors import UnknownNameError
+from audiobench.errors import PluginError, UnknownNameError
 
 T = TypeVar("T")
 
@@ -84,6 +84,10 @@ class Registry(Generic[T]):
             )
         entry = self._entries[name]
         if isinstance(entry, str):
-            entry = import_object(entry)
+            try:
+                entry = import_object(entry)
+            except (ImportError, AttributeError) as err:  # a broken plug-in must not look like our bug
+                raise PluginError(f"{self.kind} '{name}' ({entry}) cannot be imported: {err}",
+                                  "reinstall or uninstall the package that provides it") from err
             self._entries[name] = entry
         return entry  # type: ignore[return-value]

@@ -56,13 +56,18 @@ def environment(device: str) -> dict[str, Any]:
 
 
 def git_commit() -> str | None:
-    """The commit of the audiobench checkout, when it is one (None for an installed wheel)."""
+    """The commit of the audiobench checkout this code runs from; None for an installed copy
+    (which may sit inside some other repository)."""
+    checkout = Path(__file__).resolve().parents[1]
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent,
+        out = subprocess.run(["git", "rev-parse", "--show-toplevel", "HEAD"], cwd=checkout,
                              capture_output=True, text=True, timeout=5)
     except (OSError, subprocess.SubprocessError):
         return None
-    return out.stdout.strip() if out.returncode == 0 else None
+    lines = out.stdout.split()
+    if out.returncode != 0 or len(lines) != 2 or Path(lines[0]).resolve() != checkout:
+        return None
+    return lines[1]
 
 
 def now_iso() -> str:
@@ -71,14 +76,20 @@ def now_iso() -> str:
 
 def result_filename(result: dict[str, Any]) -> str:
     task = result["task"]
-    parts = [result["encoder"]["name"], f"{task['name']}.{task['protocol']}", result["probe"]["name"],
-             result["pooling"], f"L{result['layer']}"]
-    return "__".join(parts) + ".json"
+    # The fingerprint keeps runs of one encoder name with other weights (or random init) apart.
+    encoder = f"{result['encoder']['name']}-{result['encoder']['fingerprint'][:8]}"
+    parts = [encoder, f"{task['name']}.{task['protocol']}", result["probe"]["name"], result["pooling"],
+             f"L{result['layer']}"]
+    seed = result["probe"].get("seed", 0)
+    return "__".join(parts + ([f"seed{seed}"] if seed else [])) + ".json"
 
 
 def write_result(result: dict[str, Any], results_dir: Path) -> Path:
     path = Path(results_dir) / result_filename(result)
-    atomic_write_text(path, json.dumps(result, indent=2) + "\n")
+    try:
+        atomic_write_text(path, json.dumps(result, indent=2) + "\n")
+    except OSError as err:
+        raise ResultsError(f"cannot write {path}: {err.strerror or err}", "pass a writable --results-dir") from err
     return path
 
 

@@ -33,8 +33,8 @@ def bench(encoder: str = common.ENCODER, weights: Optional[str] = common.WEIGHTS
     from audiobench.results import environment
 
     resolved = resolve_device(device)
-    precision = resolve_dtype(dtype, resolved)
     model = build_encoder(encoder, weights, random_init)
+    precision = resolve_dtype(dtype, resolved, model)
     figures = []
     for size in batch_size:
         err_console.print(f"measuring {encoder}, batch {size}, {steps} steps on {resolved} ({precision})")

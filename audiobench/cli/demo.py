@@ -41,8 +41,8 @@ def demo(workdir: Optional[Path] = typer.Option(None, "--workdir", help="Where t
             for name, random_init in DEMO_ENCODERS:
                 encoder = build_encoder(name, random_init=random_init)
                 cache, report = embed_manifest(encoder, manifest, base / "cache", EmbedOptions(batch_size=8))
-                probe_and_write(encoder, manifest, cache, report, None, random_init, "logistic", "last",
-                                "masked-mean", 0, "cpu", results_dir)
+                probe_and_write(encoder, manifest, cache, report, random_init, "logistic", "last", "masked-mean", 0,
+                                "cpu", results_dir)
     _, board = leaderboard([results_dir], baseline="logmel", force=False, with_reference=False)
     console.print(rich_table(board))
     console.print(f"Results: {results_dir} (again: audiobench compare {results_dir})")

@@ -8,17 +8,14 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from audiobench.cache import clip_key
 from audiobench.cli import common
 from audiobench.cli.common import console, err_console, progress_bar
-from audiobench.embed import EmbedOptions, EmbedReport, embed, open_cache, resolve_device, resolve_dtype
-from audiobench.encoders import Encoder, build_encoder
-from audiobench.errors import CacheError
-from audiobench.evaluate import (check_pooling, export_npz, load_embeddings, make_result, parse_layers,
-                                 probe_folds, usable_mask)
+from audiobench.embed import EmbedOptions, EmbedReport, cached, embed, export_npz, resolve_device, resolve_dtype, usable_mask
+from audiobench.encoders import ENCODERS, Encoder, build_encoder
+from audiobench.evaluate import check_pooling, load_embeddings, make_result, parse_layers, probe_folds
 from audiobench.probe import PROBES, make_probe
 from audiobench.results import write_result
-from audiobench.tasks import Manifest, get_task
+from audiobench.tasks import TASKS, Manifest, get_task
 
 PROBE = typer.Option("logistic", "--probe", help="logistic (tuned L2) | paper (the paper's nn.Linear recipe).")
 LAYER = typer.Option("last", "--layer", help="last | all | an index (0 = input embeddings).")
@@ -29,8 +26,10 @@ WORKERS = typer.Option(None, "--workers", min=0, help="Audio decoding processes 
 RESULTS_DIR = typer.Option(Path("results"), "--results-dir", help="Where result JSON files are written.")
 
 
-def check_options(device: str, dtype: str, pooling: str, probe: str = "logistic") -> None:
-    """Reject bad option values before any slow work starts."""
+def check_options(encoder: str, task: str, device: str, dtype: str, pooling: str, probe: str = "logistic") -> None:
+    """Reject bad names and option values before any slow work starts."""
+    ENCODERS.get(encoder)
+    TASKS.get(task)
     resolve_dtype(dtype, resolve_device(device))
     check_pooling(pooling)
     PROBES.get(probe)
@@ -60,7 +59,7 @@ def embed_manifest(encoder: Encoder, manifest: Manifest, cache_dir: Optional[Pat
     return cache, report
 
 
-def probe_and_write(encoder: Encoder, manifest: Manifest, cache, report: EmbedReport, weights: Optional[str],
+def probe_and_write(encoder: Encoder, manifest: Manifest, cache, report: EmbedReport,
                     random_init: bool, probe: str, layer: str, pooling: str, seed: int, device: str,
                     results_dir: Path) -> list[dict]:
     layers = parse_layers(layer, encoder.num_layers)
@@ -72,8 +71,8 @@ def probe_and_write(encoder: Encoder, manifest: Manifest, cache, report: EmbedRe
             embeddings = load_embeddings(cache, report, usable, pooling, index, encoder.dim)
             outcome = probe_folds(manifest, embeddings, usable, probe, seed, probe_device, on_fold=advance)
             settings = make_probe(probe, seed, probe_device).settings()
-            result = make_result(encoder, weights, random_init, manifest, report, probe, settings, seed, index,
-                                 pooling, outcome)
+            result = make_result(encoder, random_init, manifest, report, probe, settings, seed, index, pooling,
+                                 outcome)
             result["path"] = str(write_result(result, results_dir))
             results.append(result)
     return results
@@ -101,14 +100,14 @@ def run(encoder: str = common.ENCODER, task: str = common.TASK, protocol: Option
 
     Example: audiobench run --encoder whisper-large-v3 --task esc50 --layer all
     """
-    check_options(device, dtype, pooling, probe)
+    check_options(encoder, task, device, dtype, pooling, probe)
     manifest = load_manifest(task, protocol, data_root)
     model = build_encoder(encoder, weights, random_init)
     parse_layers(layer, model.num_layers)
     options = EmbedOptions(batch_size=batch_size, device=device, dtype=dtype, num_workers=workers, skip_bad=skip_bad)
     cache, report = embed_manifest(model, manifest, cache_dir, options)
-    print_results(probe_and_write(model, manifest, cache, report, weights, random_init, probe, layer, pooling,
-                                  seed, device, results_dir))
+    print_results(probe_and_write(model, manifest, cache, report, random_init, probe, layer, pooling, seed,
+                                  device, results_dir))
 
 
 def embed_command(encoder: str = common.ENCODER, task: str = common.TASK, protocol: Optional[str] = common.PROTOCOL,
@@ -122,7 +121,7 @@ def embed_command(encoder: str = common.ENCODER, task: str = common.TASK, protoc
 
     Example: audiobench embed --encoder whisper-base --task gtzan --export gtzan.npz
     """
-    check_options(device, dtype, pooling)
+    check_options(encoder, task, device, dtype, pooling)
     manifest = load_manifest(task, protocol, data_root)
     model = build_encoder(encoder, weights, random_init)
     options = EmbedOptions(batch_size=batch_size, device=device, dtype=dtype, num_workers=workers, skip_bad=skip_bad)
@@ -138,24 +137,20 @@ def probe_command(encoder: str = common.ENCODER, task: str = common.TASK, protoc
                   dtype: str = DTYPE, data_root: Optional[Path] = common.DATA_ROOT,
                   cache_dir: Optional[Path] = common.CACHE_DIR, results_dir: Path = RESULTS_DIR,
                   weights: Optional[str] = common.WEIGHTS, random_init: bool = common.RANDOM_INIT,
-                  seed: int = SEED) -> None:
+                  seed: int = SEED, skip_bad: bool = common.SKIP_BAD) -> None:
     """Probe embeddings already in the cache (run `audiobench embed` first); never encodes.
 
     Example: audiobench probe --encoder whisper-base --task esc50 --layer all --pooling padded-mean
     """
-    check_options(device, dtype, pooling, probe)
+    check_options(encoder, task, device, dtype, pooling, probe)
     manifest = load_manifest(task, protocol, data_root)
     model = build_encoder(encoder, weights, random_init)
     parse_layers(layer, model.num_layers)
-    cache = open_cache(model, cache_dir or common.default_cache_dir(), resolve_dtype(dtype, resolve_device(device)))
-    keys = [clip_key(manifest.root, clip) for clip in manifest.clips]
-    missing = cache.missing(keys)
-    if missing:
-        raise CacheError(f"{len(missing)} of {len(keys)} clips of {manifest.protocol_id} are not cached for "
-                         f"{model.name} in {cache.directory}", "run `audiobench embed` with the same options first")
-    report = EmbedReport(clips=len(keys), cache_hits=len(keys), encoded=0, seconds=0.0, device="cache", keys=keys)
-    print_results(probe_and_write(model, manifest, cache, report, weights, random_init, probe, layer, pooling,
-                                  seed, device, results_dir))
+    cache, report = cached(model, manifest, cache_dir or common.default_cache_dir(), dtype, device, skip_bad)
+    if report.skipped:
+        err_console.print(f"[yellow]skipping {len(report.skipped)} clip(s) that failed to decode during embed[/]")
+    print_results(probe_and_write(model, manifest, cache, report, random_init, probe, layer, pooling, seed,
+                                  device, results_dir))
 
 
 def register(app: typer.Typer) -> None:

@@ -7,6 +7,7 @@ from rich.table import Table
 
 from audiobench.cli.common import console
 from audiobench.encoders import ENCODERS
+from audiobench.errors import PluginError
 from audiobench.tasks import TASKS
 
 
@@ -15,7 +16,11 @@ def list_encoders() -> None:
     for column in ("name", "default weights", "parameters", "description"):
         table.add_column(column)
     for name in ENCODERS.names():
-        spec = ENCODERS.get(name)
+        try:
+            spec = ENCODERS.get(name)
+        except PluginError as err:
+            table.add_row(name, "-", "-", f"[red]broken plug-in:[/] {err.message}")
+            continue
         table.add_row(name, spec.default_weights or "-", spec.parameters or "-", spec.description)
     console.print(table)
 
@@ -25,7 +30,11 @@ def list_tasks() -> None:
     for column in ("name", "protocols (first = default)", "description"):
         table.add_column(column)
     for name in TASKS.names():
-        task = TASKS.get(name)
+        try:
+            task = TASKS.get(name)
+        except PluginError as err:
+            table.add_row(name, "-", f"[red]broken plug-in:[/] {err.message}")
+            continue
         protocols = "\n".join(f"[bold]{p.name}[/]: {p.description}" for p in task.protocols)
         table.add_row(name, protocols, task.description)
     console.print(table)

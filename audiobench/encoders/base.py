@@ -23,6 +23,10 @@ import torch
 from audiobench.registry import import_object
 
 
+#: How frames become one vector per layer; both are computed in one pass and cached together.
+POOLINGS = ("masked-mean", "padded-mean")
+
+
 @dataclass
 class EncoderOutput:
     """``hidden_states``: one ``[batch, frames, dim]`` tensor per layer, first layer first.
@@ -30,6 +34,25 @@ class EncoderOutput:
 
     hidden_states: list[torch.Tensor]
     frame_lengths: torch.Tensor
+
+
+def pool(output: EncoderOutput, fixed_window: bool) -> torch.Tensor:
+    """``[batch, poolings, layers, dim]`` float32.
+
+    ``masked-mean`` averages the frames that cover real audio; ``padded-mean`` averages the
+    encoder's whole input window (for encoders without a fixed window there is no padding to
+    average, so it equals ``masked-mean``)."""
+    hidden_states, frame_lengths = output.hidden_states, output.frame_lengths
+    frames = hidden_states[0].shape[1]
+    valid = (torch.arange(frames, device=frame_lengths.device)[None, :] < frame_lengths[:, None]).float()
+    weights = valid / frame_lengths[:, None].float()
+    pooled_masked, pooled_padded = [], []
+    for layer in hidden_states:
+        layer = layer.float()
+        masked = torch.einsum("bfd,bf->bd", layer, weights)
+        pooled_masked.append(masked)
+        pooled_padded.append(layer.mean(dim=1) if fixed_window else masked)
+    return torch.stack([torch.stack(pooled_masked, 1), torch.stack(pooled_padded, 1)], 1)
 
 
 class Encoder(ABC, torch.nn.Module):
@@ -40,6 +63,10 @@ class Encoder(ABC, torch.nn.Module):
     num_layers: int
     dim: int
     window_seconds: float | None = None
+    #: The half precision the weights were published in, if any (``--dtype auto`` on GPU).
+    checkpoint_dtype: torch.dtype | None = None
+    #: Where the weights came from, for result records (``weights``: hub id or path; ``revision``).
+    provenance: dict[str, Any] = {}
     #: Bump when the wrapper's numerics change, so cached embeddings are recomputed.
     wrapper_version: str = "1"
 
@@ -71,12 +98,6 @@ class Encoder(ABC, torch.nn.Module):
     @property
     def window_samples(self) -> int | None:
         return None if self.window_seconds is None else int(round(self.window_seconds * self.sample_rate))
-
-    @property
-    def device(self) -> torch.device:
-        for tensor in list(self.parameters()) + list(self.buffers()):
-            return tensor.device
-        return torch.device("cpu")
 
 
 @dataclass(frozen=True)

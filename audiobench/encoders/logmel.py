@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+import transformers
 
 from audiobench.encoders.base import Encoder, EncoderOutput
 from audiobench.encoders.features import HOP_LENGTH, N_FFT, SAMPLE_RATE, LogMel
@@ -28,7 +29,8 @@ class LogMelStatistics(Encoder):
         self.logmel = LogMel(n_mels)
 
     def fingerprint_fields(self) -> dict[str, Any]:
-        return {"n_mels": self.logmel.n_mels, "n_fft": N_FFT, "hop": HOP_LENGTH}
+        # The mel filters come from transformers.audio_utils.
+        return {"n_mels": self.logmel.n_mels, "n_fft": N_FFT, "hop": HOP_LENGTH, "transformers": transformers.__version__}
 
     def forward(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> EncoderOutput:
         # Zero-pad past every clip's end so the last frames never depend on batch padding.

@@ -20,16 +20,19 @@ from typing import Any
 
 import torch
 import transformers
+from huggingface_hub import hf_hub_download
 from transformers import WhisperConfig
 from transformers.models.whisper.modeling_whisper import WhisperEncoder, WhisperModel
 
 from audiobench.encoders.base import Encoder, EncoderOutput
 from audiobench.encoders.features import HOP_LENGTH, SAMPLE_RATE, LogMel
 from audiobench.errors import ConfigError
-from audiobench.training.flops import encoder_flops
+from audiobench.flops import encoder_flops
 
 WINDOW_SECONDS = 30.0
-WEIGHT_SUFFIXES = (".safetensors", ".bin")
+RANDOM_INIT_SEED = 0
+# What from_pretrained loads, in its order of preference: (single file, shard index).
+WEIGHT_FILES = (("model.safetensors", "model.safetensors.index.json"), ("pytorch_model.bin", "pytorch_model.bin.index.json"))
 
 
 def shipped_config(architecture: str) -> WhisperConfig:
@@ -38,23 +41,56 @@ def shipped_config(architecture: str) -> WhisperConfig:
     return WhisperConfig(**json.loads(path.read_text()))
 
 
+def loaded_weight_files(directory: Path) -> list[Path]:
+    """The weight files ``from_pretrained`` reads from ``directory`` (not every copy lying there)."""
+    for single, index in WEIGHT_FILES:
+        if (directory / single).is_file():
+            return [directory / single]
+        if (directory / index).is_file():
+            shards = sorted(set(json.loads((directory / index).read_text())["weight_map"].values()))
+            return [directory / shard for shard in shards]
+    raise ConfigError(f"no weights (model.safetensors or pytorch_model.bin) in {directory}",
+                      "pass a directory written by save_pretrained or audiobench export")
+
+
 def local_weights_hash(directory: Path) -> str:
-    """sha256 over the weight files of a local checkpoint (names and contents)."""
+    """sha256 over the contents of the weight files a local checkpoint loads."""
     digest = hashlib.sha256()
-    files = sorted(p for p in directory.iterdir() if p.suffix in WEIGHT_SUFFIXES)
-    if not files:
-        raise ConfigError(f"no weight files (*.safetensors, *.bin) in {directory}",
-                          "pass a directory written by save_pretrained or audiobench export")
-    for path in files:
-        digest.update(path.name.encode())
+    for path in loaded_weight_files(directory):
         with path.open("rb") as f:
             for block in iter(lambda: f.read(1 << 24), b""):
                 digest.update(block)
     return digest.hexdigest()
 
 
-def load_whisper_encoder(weights: str, revision: str | None = None) -> tuple[WhisperEncoder, dict[str, Any]]:
-    """Load the encoder of a hub id or local directory; returns it and its weights identity."""
+def hub_commit(repo_id: str) -> str:
+    """The commit of the hub snapshot just loaded, read from the local cache's snapshot path."""
+    try:
+        config_path = hf_hub_download(repo_id, "config.json")
+    except Exception:  # offline without that file cached: loading would have failed first
+        return "unknown"
+    return Path(config_path).parent.name
+
+
+def checked_load(cls: type, source: str | Path, must_have: str) -> torch.nn.Module:
+    """``cls.from_pretrained`` that refuses a checkpoint whose encoder weights are missing
+    (transformers would silently initialise them at random) and turns load failures into one line."""
+    try:
+        model, info = cls.from_pretrained(source, output_loading_info=True)
+    except Exception as err:  # hub, network, corrupt file: all user-facing
+        first_line = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise ConfigError(f"--weights {source}: cannot load a Whisper checkpoint ({first_line})",
+                          "check the hub id and network, or pass a directory written by save_pretrained") from err
+    missing = [key for key in info.get("missing_keys", []) if key.startswith(must_have)]
+    if missing:
+        raise ConfigError(f"--weights {source}: {len(missing)} encoder weights are missing from the checkpoint "
+                          f"(e.g. {missing[0]}) and would be random", "export it with save_pretrained or audiobench export")
+    return model
+
+
+def load_whisper_encoder(weights: str) -> tuple[WhisperEncoder, dict[str, Any], dict[str, Any]]:
+    """Load the encoder of a hub id or local directory. Returns it, what identifies its weights
+    (fingerprinted: a content hash or a hub commit, never a path) and where they came from."""
     local = Path(weights).expanduser()
     if local.exists():
         config_file = local / "config.json"
@@ -63,16 +99,16 @@ def load_whisper_encoder(weights: str, revision: str | None = None) -> tuple[Whi
                               "or audiobench export, or a hub id such as openai/whisper-large-v3")
         architectures = json.loads(config_file.read_text()).get("architectures") or []
         if "WhisperEncoder" in architectures:
-            encoder = WhisperEncoder.from_pretrained(local)
+            encoder = checked_load(WhisperEncoder, local, "")
         else:
-            encoder = WhisperModel.from_pretrained(local).get_encoder()
-        return encoder, {"weights": str(local.resolve()), "sha256": local_weights_hash(local)}
+            encoder = checked_load(WhisperModel, local, "encoder.").get_encoder()
+        return encoder, {"sha256": local_weights_hash(local)}, {"weights": str(local.resolve())}
     if weights.count("/") != 1 or weights.startswith((".", "/", "~")):
         raise ConfigError(f"--weights {weights}: no such directory",
                           "pass an existing local directory or a hub id like openai/whisper-large-v3")
-    model = WhisperModel.from_pretrained(weights, revision=revision)
-    commit = getattr(model.config, "_commit_hash", None) or revision or "unknown"
-    return model.get_encoder(), {"weights": weights, "revision": commit}
+    encoder = checked_load(WhisperModel, weights, "encoder.").get_encoder()
+    commit = hub_commit(weights)
+    return encoder, {"hub_id": weights, "revision": commit}, {"weights": weights, "revision": commit}
 
 
 class WhisperEncoderWrapper(Encoder):
@@ -80,18 +116,18 @@ class WhisperEncoderWrapper(Encoder):
     window_seconds = WINDOW_SECONDS
 
     def __init__(self, name: str, weights: str | None, random_init: bool = False,
-                 architecture: str | None = None, revision: str | None = None, seed: int = 0) -> None:
+                 architecture: str | None = None) -> None:
         super().__init__()
         if random_init:
-            config = shipped_config(architecture or name)
-            torch.manual_seed(seed)
-            self.model = WhisperEncoder(config)
-            identity: dict[str, Any] = {"random_init": architecture or name, "seed": seed}
+            torch.manual_seed(RANDOM_INIT_SEED)
+            self.model = WhisperEncoder(shipped_config(architecture or name))
+            identity: dict[str, Any] = {"random_init": architecture or name, "seed": RANDOM_INIT_SEED}
+            self.provenance = {"weights": None}
         elif weights is None:
             raise ConfigError(f"encoder '{name}' needs --weights DIR (a trained or exported checkpoint)",
                               "or pass --random-init to build it untrained")
         else:
-            self.model, identity = load_whisper_encoder(weights, revision)
+            self.model, identity, self.provenance = load_whisper_encoder(weights)
         config = self.model.config
         self.name = name
         self.sample_rate = SAMPLE_RATE
@@ -100,6 +136,8 @@ class WhisperEncoderWrapper(Encoder):
         self.logmel = LogMel(config.num_mel_bins)
         self.weights_identity = identity
         self.max_frames = config.max_source_positions
+        loaded = next(self.model.parameters()).dtype
+        self.checkpoint_dtype = loaded if loaded in (torch.float16, torch.bfloat16) else None
 
     def fingerprint_fields(self) -> dict[str, Any]:
         config = self.model.config.to_dict()

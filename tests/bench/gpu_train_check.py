@@ -6,7 +6,7 @@ Trainer, non-reentrant gradient checkpointing, AdamW, the token-mean loss), then
 samples/s per GPU, peak memory and MFU. Batches are made on the GPU, so data loading is not
 measured: this is the model's ceiling.
 
-MFU counts model FLOPs only: 3 forward passes per sample (``audiobench.training.flops``:
+MFU counts model FLOPs only: 3 forward passes per sample (``audiobench.flops``:
 encoder over the 1,500-position window plus the decoder over ``--target-tokens``),
 recomputation by gradient checkpointing not counted, against ``--peak-tflops`` (989 dense bf16
 for H100 SXM and H200). The paper's 2 epochs x 20M clips in 23 h on 8 GPUs is about 60
@@ -26,7 +26,7 @@ import torch
 from transformers import WhisperConfig, WhisperForConditionalGeneration
 
 from audiobench.encoders.whisper import shipped_config
-from audiobench.training.flops import forward_flops, training_flops_per_sample
+from audiobench.flops import forward_flops, training_flops_per_sample
 from audiobench.training.trainer import token_mean_loss
 
 TINY = {"d_model": 64, "encoder_layers": 2, "decoder_layers": 2, "encoder_attention_heads": 2,

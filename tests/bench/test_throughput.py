@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from audiobench.cache import EmbeddingCache, ExtractionSettings, pool
+from audiobench.cache import EmbeddingCache, ExtractionSettings
+from audiobench.encoders.base import pool
 from audiobench.embed import resolve_device
 from audiobench.encoders import build_encoder
 
@@ -37,7 +38,7 @@ def test_encode_and_pool(benchmark, name: str, random_init: bool, seconds: float
     def step() -> torch.Tensor:
         with torch.inference_mode():
             output = encoder(waveforms, lengths)
-            pooled = pool(output.hidden_states, output.frame_lengths, encoder.window_seconds is not None)
+            pooled = pool(output, encoder.window_seconds is not None)
         return pooled.cpu()
 
     pooled = benchmark(step)

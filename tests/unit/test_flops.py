@@ -6,7 +6,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from transformers import WhisperConfig, WhisperForConditionalGeneration
 
 from audiobench.encoders.whisper import shipped_config
-from audiobench.training.flops import forward_flops, training_flops_per_sample
+from audiobench.flops import forward_flops, training_flops_per_sample
 
 
 def test_large_v3_encoder_matches_the_published_breakdown() -> None:
