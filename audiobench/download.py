@@ -79,16 +79,16 @@ SOURCES: dict[str, tuple[Source, ...]] = {
                strip="ESC-50-master", expect=("meta/esc50.csv", "audio"), count=("audio/*.wav", 2000)),
     ),
     "speechcommands": (
-        Source("v0.02", "http://download.tensorflow.org/data/speech_commands_v0.02.tar.gz",
+        Source("v0.02", "https://download.tensorflow.org/data/speech_commands_v0.02.tar.gz",
                "af14739ee7dc311471de98f5f9d2c9191b18aedfe957f4a6ff791c709868ff58", "v0.02",
                "v0.02/<word>/*.wav with the list files and _background_noise_", expect=SC_RELEASE_FILES),
-        Source("v0.01", "http://download.tensorflow.org/data/speech_commands_v0.01.tar.gz",
+        Source("v0.01", "https://download.tensorflow.org/data/speech_commands_v0.01.tar.gz",
                "743935421bb51cccdb6bdd152e04c5c70274e935c82119ad7faeec31780d811d", "v0.01",
                "v0.01/<word>/*.wav with the list files and _background_noise_", expect=SC_RELEASE_FILES),
-        Source("test_set_v0.01", "http://download.tensorflow.org/data/speech_commands_test_set_v0.01.tar.gz",
+        Source("test_set_v0.01", "https://download.tensorflow.org/data/speech_commands_test_set_v0.01.tar.gz",
                None, "test_set_v0.01", "test_set_v0.01/<10 words, _unknown_, _silence_>/*.wav, 3,081 clips",
                expect=SC_TEST_FOLDERS, count=("*/*.wav", 3081)),
-        Source("test_set_v0.02", "http://download.tensorflow.org/data/speech_commands_test_set_v0.02.tar.gz",
+        Source("test_set_v0.02", "https://download.tensorflow.org/data/speech_commands_test_set_v0.02.tar.gz",
                None, "test_set_v0.02", "test_set_v0.02/<10 words, _unknown_, _silence_>/*.wav, 4,890 clips",
                expect=SC_TEST_FOLDERS, count=("*/*.wav", 4890)),
     ),
@@ -177,6 +177,8 @@ def transfer(url: str, part: Path, on_progress: Progress | None) -> None:
     except HTTPError as err:
         if err.code == 416 and have:  # the partial file already holds everything
             return
+        if err.code >= 500:  # the server's trouble, usually passing: retry and resume
+            raise Interrupted(f"{url}: HTTP {err.code} {err.reason}") from err
         raise DownloadError(f"{url}: HTTP {err.code} {err.reason}",
                             "check the URL or --mirror; the server refused the file") from err
     except (URLError, OSError, http.client.HTTPException) as err:
@@ -261,7 +263,10 @@ def safe_extract(archive: Path, target: Path) -> None:
                 zf.extractall(target)
         else:
             with tarfile.open(archive, "r:*") as tar:
-                tar.extractall(target, members=safe_tar_members(tar, archive, target), filter="data")
+                members = safe_tar_members(tar, archive, target)
+                # The "data" filter is a second guard where Python has it (3.10.12+, 3.11.4+).
+                extra = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+                tar.extractall(target, members=members, **extra)
     except (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error, OSError) as err:
         raise DownloadError(f"{archive} is not a readable archive ({err})",
                             "it is truncated or corrupt: delete it and download it again") from err

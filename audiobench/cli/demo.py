@@ -9,12 +9,8 @@ from typing import Optional
 import typer
 
 from audiobench.cli.common import console, err_console
-from audiobench.cli.data import DEFAULT_SYNTH_TASKS
 from audiobench.cli.compare import leaderboard, rich_table
-from audiobench.cli.evaluate import embed_manifest, load_manifest, probe_and_write
-from audiobench.embed import EmbedOptions
-from audiobench.encoders import build_encoder
-from audiobench.synth import synthesize
+from audiobench.cli.data import DEFAULT_SYNTH_TASKS
 
 #: whisper-micro: Whisper's code path at a size a laptop CPU encodes in seconds.
 DEMO_ENCODERS = (("logmel", False), ("whisper-micro", True))
@@ -30,6 +26,9 @@ def demo(workdir: Optional[Path] = typer.Option(None, "--workdir", help="Where t
          results_dir: Path = typer.Option(Path("results/demo"), "--results-dir")) -> None:
     """Synthesise the tiny suite, run logmel and a random-init whisper-micro on ESC-50, GTZAN and
     Speech Commands, and print the leaderboard. No network."""
+    from audiobench.cli.workflow import EmbedOptions, build_encoder, embed_manifest, load_manifest, probe_and_write
+    from audiobench.synth import synthesize
+
     with tempfile.TemporaryDirectory(prefix="audiobench-demo-") as tmp:
         base = workdir or Path(tmp)
         for task in DEFAULT_SYNTH_TASKS:

@@ -6,8 +6,13 @@ Third-party packages register an ``EncoderSpec`` under the entry-point group
 
 from __future__ import annotations
 
-from audiobench.encoders.base import Encoder, EncoderOutput, EncoderSpec
+from typing import TYPE_CHECKING
+
+from audiobench.encoders.spec import EncoderSpec
 from audiobench.registry import Registry
+
+if TYPE_CHECKING:
+    from audiobench.encoders.base import Encoder, EncoderOutput
 
 ENCODERS: Registry[EncoderSpec] = Registry("encoder", entry_point_group="audiobench.encoders")
 
@@ -40,8 +45,16 @@ ENCODERS.register("whisper-aut", EncoderSpec(
     parameters="635M"))
 
 
-def build_encoder(name: str, weights: str | None = None, random_init: bool = False) -> Encoder:
+def build_encoder(name: str, weights: str | None = None, random_init: bool = False) -> "Encoder":
     return ENCODERS.get(name).build(weights=weights, random_init=random_init)
 
 
-__all__ = ["ENCODERS", "Encoder", "EncoderOutput", "EncoderSpec", "build_encoder"]
+def __getattr__(name: str) -> object:
+    """``Encoder`` and ``EncoderOutput`` import torch: loaded on first use, not with the registry."""
+    if name in ("Encoder", "EncoderOutput", "pool"):
+        from audiobench.encoders import base
+        return getattr(base, name)
+    raise AttributeError(f"module 'audiobench.encoders' has no attribute '{name}'")
+
+
+__all__ = ["ENCODERS", "Encoder", "EncoderOutput", "EncoderSpec", "build_encoder", "pool"]

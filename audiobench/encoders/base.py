@@ -15,12 +15,10 @@ from __future__ import annotations
 import hashlib
 import json
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from dataclasses import dataclass
+from typing import Any
 
 import torch
-
-from audiobench.registry import import_object
 
 
 #: How frames become one vector per layer; both are computed in one pass and cached together.
@@ -98,25 +96,3 @@ class Encoder(ABC, torch.nn.Module):
     @property
     def window_samples(self) -> int | None:
         return None if self.window_seconds is None else int(round(self.window_seconds * self.sample_rate))
-
-
-@dataclass(frozen=True)
-class EncoderSpec:
-    """Metadata of a registered encoder, plus how to build it (MTEB's ModelMeta, as data).
-
-    ``builder`` is a callable or a lazy ``"module:attr"`` string; it is called as
-    ``builder(weights=..., random_init=..., **kwargs)`` and returns an ``Encoder``.
-    """
-
-    name: str
-    builder: Callable[..., Encoder] | str
-    description: str
-    default_weights: str | None = None
-    parameters: str = ""
-    kwargs: dict[str, Any] = field(default_factory=dict)
-
-    def build(self, weights: str | None = None, random_init: bool = False) -> Encoder:
-        builder = import_object(self.builder) if isinstance(self.builder, str) else self.builder
-        encoder = builder(name=self.name, weights=weights or self.default_weights,
-                          random_init=random_init, **self.kwargs)
-        return encoder.eval()

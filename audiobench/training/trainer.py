@@ -171,6 +171,12 @@ class AudioSeq2SeqTrainer(Seq2SeqTrainer):
     def _get_train_sampler(self, train_dataset: Any = None) -> MixtureSampler:
         return self.mixture_sampler
 
+    def _run_epoch(self, *args: Any, epoch: int, **kwargs: Any) -> Any:
+        # Set the epoch on the sampler itself: on a multi-process resume accelerate wraps it one
+        # level deeper than the Trainer's own set_epoch reaches, which would replay epoch 0's order.
+        self.mixture_sampler.set_epoch(epoch)
+        return super()._run_epoch(*args, epoch=epoch, **kwargs)
+
     def compute_loss(self, model: torch.nn.Module, inputs: dict[str, Any], return_outputs: bool = False,
                      num_items_in_batch: Any = None) -> Any:
         indices = inputs.pop("sample_index")

@@ -21,6 +21,7 @@ class Server:
         self.cut: dict[str, int] = {}
         self.ignore_range = False
         self.range_from: int | None = None
+        self.fail_next: list[int] = []  # status codes to answer, one request each, before serving
         self.requests: list[tuple[str, str | None]] = []
         server = self
 
@@ -28,6 +29,9 @@ class Server:
             def do_GET(self) -> None:
                 range_header = self.headers.get("Range")
                 server.requests.append((self.path, range_header))
+                if server.fail_next:
+                    self.send_error(server.fail_next.pop(0))
+                    return
                 body = server.files.get(self.path)
                 if body is None:
                     self.send_error(404)

@@ -121,6 +121,14 @@ def test_retries_resume_within_one_call(server: Server, tmp_path: Path) -> None:
     assert [r for _, r in server.requests] == [None, "bytes=12345-"]
 
 
+def test_a_passing_server_error_is_retried(server: Server, tmp_path: Path) -> None:
+    data = os.urandom(20_000)
+    server.files["/big.bin"] = data
+    server.fail_next = [503]
+    download_file(server.url("/big.bin"), tmp_path / "big.bin", retries=1)
+    assert (tmp_path / "big.bin").read_bytes() == data and len(server.requests) == 2
+
+
 def test_a_server_ignoring_range_restarts_the_file(server: Server, tmp_path: Path) -> None:
     data = os.urandom(30_000)
     server.files["/big.bin"] = data
