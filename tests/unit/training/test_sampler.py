@@ -66,3 +66,19 @@ def test_weights_that_do_not_match_the_data_are_errors() -> None:
         MixtureSampler(corpus(5, 5, 0), WEIGHTS, 10)
     with pytest.raises(ConfigError, match="has sound rows but domain_weights gives it no weight"):
         MixtureSampler(corpus(5, 5, 5), {"speech": 1.0, "sound": 0.0, "music": 1.0}, 10)
+
+
+def test_each_epoch_sets_the_sampler_epoch_however_deep_accelerate_wraps_it(monkeypatch) -> None:
+    """On a multi-process resume accelerate nests the sampler deeper than the Trainer's own
+    set_epoch reaches; the recipe's trainer sets it before the epoch's iterator is made."""
+    from transformers import Seq2SeqTrainer
+
+    from audiobench.training.trainer import AudioSeq2SeqTrainer
+
+    seen = []
+    monkeypatch.setattr(Seq2SeqTrainer, "_run_epoch", lambda self, *a, epoch, **k: seen.append(self.mixture_sampler.epoch))
+    trainer = object.__new__(AudioSeq2SeqTrainer)  # only the epoch hook is under test
+    trainer.mixture_sampler = MixtureSampler(corpus(8, 1, 1), WEIGHTS, 10, seed=0)
+    for epoch in (0, 1, 2):
+        trainer._run_epoch(None, epoch=epoch, train_dataloader=None)
+    assert seen == [0, 1, 2]
