@@ -46,6 +46,8 @@ CACHE_DIR = typer.Option(None, "--cache-dir", help="Embedding cache; default $AU
 WEIGHTS = typer.Option(None, "--weights", help="Hub id or local checkpoint directory.")
 RANDOM_INIT = typer.Option(False, "--random-init", help="Build the architecture untrained (no download).")
 DEVICE = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N.")
+DTYPE = typer.Option("auto", "--dtype", help="auto (float32 on CPU; the checkpoint's half precision on GPU) | "
+                     "float32 | bfloat16 | float16.")
 BATCH_SIZE = typer.Option(16, "--batch-size", min=1, help="Clips per encoder forward pass.")
 SKIP_BAD = typer.Option(False, "--skip-bad", help="Skip unreadable clips (counted and reported) instead of aborting.")
 

@@ -14,14 +14,13 @@ PROBE = typer.Option("logistic", "--probe", help="logistic (tuned L2) | paper (t
 LAYER = typer.Option("last", "--layer", help="last | all | an index (0 = input embeddings).")
 POOLING = typer.Option("masked-mean", "--pooling", help="masked-mean (real-audio frames) | padded-mean (whole window).")
 SEED = typer.Option(0, "--seed", help="Seed of the probe.")
-DTYPE = typer.Option("auto", "--dtype", help="auto (float32 on CPU; the checkpoint's half precision on GPU) | float32 | bfloat16 | float16.")
 WORKERS = typer.Option(None, "--workers", min=0, help="Audio decoding processes (default: cores - 1, at most 8).")
 RESULTS_DIR = typer.Option(Path("results"), "--results-dir", help="Where result JSON files are written.")
 
 
 def run(encoder: str = common.ENCODER, task: str = common.TASK, protocol: Optional[str] = common.PROTOCOL,
         probe: str = PROBE, layer: str = LAYER, pooling: str = POOLING, device: str = common.DEVICE,
-        dtype: str = DTYPE, batch_size: int = common.BATCH_SIZE, workers: Optional[int] = WORKERS,
+        dtype: str = common.DTYPE, batch_size: int = common.BATCH_SIZE, workers: Optional[int] = WORKERS,
         data_root: Optional[Path] = common.DATA_ROOT, cache_dir: Optional[Path] = common.CACHE_DIR,
         results_dir: Path = RESULTS_DIR, weights: Optional[str] = common.WEIGHTS,
         random_init: bool = common.RANDOM_INIT, seed: int = SEED, skip_bad: bool = common.SKIP_BAD) -> None:
@@ -41,7 +40,7 @@ def run(encoder: str = common.ENCODER, task: str = common.TASK, protocol: Option
 
 
 def embed_command(encoder: str = common.ENCODER, task: str = common.TASK, protocol: Optional[str] = common.PROTOCOL,
-                  device: str = common.DEVICE, dtype: str = DTYPE, batch_size: int = common.BATCH_SIZE,
+                  device: str = common.DEVICE, dtype: str = common.DTYPE, batch_size: int = common.BATCH_SIZE,
                   workers: Optional[int] = WORKERS, data_root: Optional[Path] = common.DATA_ROOT,
                   cache_dir: Optional[Path] = common.CACHE_DIR, weights: Optional[str] = common.WEIGHTS,
                   random_init: bool = common.RANDOM_INIT, skip_bad: bool = common.SKIP_BAD,
@@ -65,7 +64,7 @@ def embed_command(encoder: str = common.ENCODER, task: str = common.TASK, protoc
 
 def probe_command(encoder: str = common.ENCODER, task: str = common.TASK, protocol: Optional[str] = common.PROTOCOL,
                   probe: str = PROBE, layer: str = LAYER, pooling: str = POOLING, device: str = common.DEVICE,
-                  dtype: str = DTYPE, data_root: Optional[Path] = common.DATA_ROOT,
+                  dtype: str = common.DTYPE, data_root: Optional[Path] = common.DATA_ROOT,
                   cache_dir: Optional[Path] = common.CACHE_DIR, results_dir: Path = RESULTS_DIR,
                   weights: Optional[str] = common.WEIGHTS, random_init: bool = common.RANDOM_INIT,
                   seed: int = SEED, skip_bad: bool = common.SKIP_BAD) -> None:
