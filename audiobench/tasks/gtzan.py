@@ -85,22 +85,23 @@ class GTZAN(Task):
             folds = [Fold("filtered", *(tuple(index[c] for c in roles[r] if c in index)
                                         for r in ("train", "valid", "test")))]
         else:
-            folds = self.stratified_folds(present, index, 5 if protocol == "paper" else 10)
+            folds = stratified_folds(present, index, 5 if protocol == "paper" else 10)
             if protocol == "paper":
                 folds = [Fold("paper", folds[0].train, (), folds[0].test)]
         return Manifest(self.name, protocol, root, clips, list(GENRES), folds, unused=unused, missing=missing)
 
-    @staticmethod
-    def stratified_folds(ids: list[str], index: dict[str, int], n_folds: int) -> list[Fold]:
-        """Deal each genre's clips, in seeded order, round-robin into ``n_folds`` folds; fold k
-        tests on its share and trains on the rest (n_folds=5 gives the 80/20 split)."""
-        fold_of: dict[str, int] = {}
-        for genre in GENRES:
-            for rank, clip_id in enumerate(hash_order([c for c in ids if c.startswith(f"{genre}.")])):
-                fold_of[clip_id] = rank % n_folds
-        folds = []
-        for k in range(n_folds):
-            test = tuple(index[c] for c in ids if fold_of[c] == k)
-            train = tuple(index[c] for c in ids if fold_of[c] != k)
-            folds.append(Fold(f"fold{k + 1}", train, (), test))
-        return folds
+
+def fold_of_clip(n_folds: int) -> dict[str, int]:
+    """Canonical clip id -> fold: each genre's 100 canonical ids, in seeded order, dealt
+    round-robin. Computed over the canonical ids, not the files present, so a missing or
+    deleted file never moves another clip to a different fold."""
+    return {clip_id: rank % n_folds for genre in GENRES
+            for rank, clip_id in enumerate(hash_order([c for c in canonical_ids() if c.startswith(f"{genre}.")]))}
+
+
+def stratified_folds(ids: list[str], index: dict[str, int], n_folds: int) -> list[Fold]:
+    """Fold k tests on its share of ``ids`` and trains on the rest (n_folds=5 gives the 80/20
+    split); a complete tree has the same number of clips of each genre in every fold."""
+    fold_of = fold_of_clip(n_folds)
+    return [Fold(f"fold{k + 1}", tuple(index[c] for c in ids if fold_of[c] != k), (),
+                 tuple(index[c] for c in ids if fold_of[c] == k)) for k in range(n_folds)]

@@ -81,3 +81,17 @@ def test_a_tree_without_genres_names_the_expected_layout(tmp_path: Path) -> None
     (tmp_path / "genres" / GENRES[0]).mkdir(parents=True)
     with pytest.raises(DataError, match="holds no gtzan clips"):
         get_task("gtzan").manifest(tmp_path, "paper")
+
+
+@pytest.mark.parametrize("protocol", ["paper", "10fold"])
+def test_deleting_a_file_moves_no_other_clip_between_folds(tmp_path: Path, protocol: str) -> None:
+    def roles(manifest) -> dict[tuple[str, str], str]:
+        return {(fold.name, manifest.clips[i].path): role for fold in manifest.folds
+                for role in ("train", "test") for i in getattr(fold, role)}
+
+    write_gtzan(tmp_path)
+    before = roles(get_task("gtzan").manifest(tmp_path, protocol))
+    deleted = "genres_original/jazz/jazz.00054.wav"
+    (tmp_path / deleted).unlink()
+    after = roles(get_task("gtzan").manifest(tmp_path, protocol))
+    assert after == {key: role for key, role in before.items() if key[1] != deleted}
