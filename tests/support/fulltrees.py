@@ -25,7 +25,8 @@ from audiobench.tasks.gtzan import GENRES
 from audiobench.tasks.speechcommands import SUPERB_LABELS
 
 SC_V2 = {"clips": 105_829, "validation": 9_981, "testing": 11_005}
-SC_V1 = {"clips": 64_727, "validation": 6_798, "testing": 6_835}
+# v0.01's archive holds 64,727 .wav files: 64,721 clips and the six _background_noise_ files.
+SC_V1 = {"clips": 64_721, "validation": 6_798, "testing": 6_835}
 SUPERB_TEST = 3_081
 NOISE_SECONDS = 3.0
 
