@@ -23,6 +23,7 @@ UNKNOWN, SILENCE = "_unknown_", "_silence_"
 SUPERB_LABELS = (*SUPERB_WORDS, UNKNOWN, SILENCE)
 SILENCE_SECONDS = 1.0
 SILENCE_VALID_SHARE = 0.1
+SILENCE_SEED = "audiobench-sc-silence-v1"
 VERSION_DIRS = {"v2-35": "v0.02", "v1-30": "v0.01", "paper": "v0.01"}
 SUPERB_TEST_DIR = "test_set_v0.01"
 
@@ -102,13 +103,17 @@ def superb_clip(tree_name: str, path: str) -> Clip:
 
 
 def silence_crops(root: Path, tree_name: str) -> dict[str, list[Clip]]:
-    """Every non-overlapping 1 s crop of each background-noise file; a seeded hash of the crop id
-    sends about 10% to validation. Deterministic, and disjoint from the test set's own
-    ``_silence_`` clips."""
+    """Every non-overlapping 1 s crop of each background-noise file. Whole recordings go to
+    one side (about 10% of them, at least one, to validation, chosen by a seeded hash of the
+    file name), so no validation crop shares a recording with a training crop. Deterministic,
+    and disjoint from the test set's own ``_silence_`` clips."""
     noise = root / tree_name / NOISE_DIR
     files = sorted(noise.glob("*.wav")) if noise.is_dir() else []
-    if not files:
-        raise DataError(f"{noise} holds no .wav files, needed for the _silence_ class", "re-extract the v0.01 archive")
+    if len(files) < 2:
+        raise DataError(f"{noise} holds {len(files)} .wav file(s); the _silence_ class needs at least two "
+                        "background-noise recordings (one for validation)", "re-extract the v0.01 archive")
+    by_hash = sorted(files, key=lambda f: hashlib.sha256(f"{SILENCE_SEED}:{f.name}".encode()).hexdigest())
+    valid_files = set(by_hash[:max(1, round(SILENCE_VALID_SHARE * len(files)))])
     crops: dict[str, list[Clip]] = {"train": [], "valid": []}
     label = SUPERB_LABELS.index(SILENCE)
     for path in files:
@@ -117,10 +122,9 @@ def silence_crops(root: Path, tree_name: str) -> dict[str, list[Clip]]:
         except (sf.LibsndfileError, RuntimeError) as err:
             raise AudioReadError(str(path), str(err)) from err
         rel = path.relative_to(root).as_posix()
-        for k in range(int(seconds // SILENCE_SECONDS)):
-            clip = Clip(rel, label, start=k * SILENCE_SECONDS, duration=SILENCE_SECONDS, group=path.stem)
-            bucket = int(hashlib.sha256(clip.id.encode()).hexdigest(), 16) % 1000
-            crops["valid" if bucket < SILENCE_VALID_SHARE * 1000 else "train"].append(clip)
+        crops["valid" if path in valid_files else "train"].extend(
+            Clip(rel, label, start=k * SILENCE_SECONDS, duration=SILENCE_SECONDS, group=path.stem)
+            for k in range(int(seconds // SILENCE_SECONDS)))
     return crops
 
 

@@ -52,6 +52,9 @@ def test_superb_maps_to_10_words_unknown_and_silence_with_the_separate_test_set(
     assert len(silence) == len(NOISE_FILES) * int(NOISE_SECONDS)  # every non-overlapping 1 s crop
     assert all(c.path.startswith("v0.01/_background_noise_/") and c.duration == 1.0 for c in silence)
     assert {manifest.label_names[c.label] for c in silence} == {"_silence_"}
+    recordings = {role: {manifest.clips[i].path for i in getattr(fold, role) if manifest.clips[i].duration}
+                  for role in ("train", "valid")}
+    assert len(recordings["valid"]) == 1 and len(recordings["train"]) == len(NOISE_FILES) - 1  # whole recordings
     again = get_task("speechcommands").manifest(sc, "paper")
     assert again.sha256 == manifest.sha256  # crops and their train/valid assignment are deterministic
 
@@ -76,5 +79,5 @@ def test_superb_without_its_test_set_or_background_noise_is_refused(sc: Path, tm
         get_task("speechcommands").manifest(sc, "paper")
     for noise in (sc / "v0.01" / "_background_noise_").iterdir():
         noise.unlink()
-    with pytest.raises(DataError, match="_background_noise_ holds no .wav files"):
+    with pytest.raises(DataError, match="_background_noise_ holds 0 .wav file"):
         get_task("speechcommands").manifest(sc, "paper")
