@@ -1,4 +1,4 @@
-"""``audiobench list encoders|tasks``."""
+"""``audiobench list encoders|tasks|suites``."""
 
 from __future__ import annotations
 
@@ -40,8 +40,23 @@ def list_tasks() -> None:
     console.print(table)
 
 
+def list_suites() -> None:
+    from audiobench.suites import load_suite, shipped_suite_names
+
+    table = Table(title="Suites (audiobench run --suite NAME, or a YAML file of your own)", show_lines=True)
+    table.add_column("name", no_wrap=True)
+    for column in ("entries", "reference", "description"):
+        table.add_column(column)
+    for name in shipped_suite_names():
+        suite = load_suite(name)
+        entries = "\n".join(entry.describe() for entry in suite.entries)
+        table.add_row(name, entries, "\n".join(suite.reference) or "-", suite.description)
+    console.print(table)
+
+
 def register(app: typer.Typer) -> None:
-    list_app = typer.Typer(help="List registered encoders or tasks.", no_args_is_help=True)
+    list_app = typer.Typer(help="List registered encoders, tasks or shipped suites.", no_args_is_help=True)
     list_app.command("encoders", help="Registered encoders (built-in and plug-ins).")(list_encoders)
     list_app.command("tasks", help="Registered tasks and their protocols.")(list_tasks)
+    list_app.command("suites", help="Shipped suites: their entries and reference files.")(list_suites)
     app.add_typer(list_app, name="list")
