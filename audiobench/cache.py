@@ -2,18 +2,22 @@
 
 Layout: ``<cache_dir>/<encoder key>/`` with ``meta.json`` and chunks ``chunk-<hash>.npy``
 (``[clips, poolings, layers, dim]`` float16) + ``chunk-<hash>.json`` (the clip keys, in row
-order). The encoder key hashes the encoder fingerprint and the extraction settings; a clip key
+order, and the sha256 of the ``.npy`` file). The chunk name hashes its keys. The encoder key hashes the encoder fingerprint and the extraction settings; a clip key
 hashes the clip's id (path and excerpt), file size and modification time, so an edited file is
 re-encoded. Every layer is stored for both poolings, so switching layer or pooling never
 re-encodes.
 
 Chunks are written atomically (temp file + rename, array before index), so an interrupted run
-keeps every finished chunk and the next run encodes only what is missing.
+keeps every finished chunk and the next run encodes only what is missing. Every chunk is
+verified against its checksum before its rows are served (once per cache handle): a flipped
+bit, a zeroed file, swapped rows or a reordered index is a corrupt chunk, never a cache hit.
+``embed`` discards corrupt chunks and re-encodes their clips; reading them is an error.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -22,10 +26,10 @@ import numpy as np
 
 from audiobench.encoders.base import POOLINGS
 from audiobench.errors import CacheError
-from audiobench.files import atomic_path, atomic_write_text
+from audiobench.files import atomic_write_bytes, atomic_write_text, sha256_file
 from audiobench.tasks.base import Clip
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: chunks carry a sha256 checksum
 FAILURES = "failed.json"
 
 
@@ -50,6 +54,18 @@ def clip_key(root: Path, clip: Clip) -> str:
     return hashlib.sha256(f"{clip.id}\0{stat.st_size}\0{stat.st_mtime_ns}".encode()).hexdigest()[:32]
 
 
+class CorruptChunkError(CacheError):
+    """A cache chunk failed verification."""
+
+    def __init__(self, path: Path, problem: str) -> None:
+        super().__init__(f"corrupt cache chunk {path} ({problem})",
+                         "run `audiobench embed` with the same settings: it discards the chunk and re-encodes its clips")
+
+
+def chunk_name(keys: list[str]) -> str:
+    return "chunk-" + hashlib.sha256("\n".join(keys).encode()).hexdigest()[:20]
+
+
 class EmbeddingCache:
     """The chunks of one encoder + extraction settings."""
 
@@ -65,6 +81,15 @@ class EmbeddingCache:
             raise CacheError(f"cannot use cache directory {self.directory}: {err.strerror or err}",
                              "pass a writable --cache-dir or set AUDIOBENCH_CACHE") from err
         self._index: dict[str, tuple[str, int]] | None = None
+        #: Chunk name -> (its keys in row order, the sha256 of its array file).
+        self._chunks: dict[str, tuple[list[str], str]] = {}
+        #: Chunk name -> why its index file is unreadable (its clips count as missing).
+        self.unreadable: dict[str, str] = {}
+        self._verified: set[str] = set()
+
+    def refresh(self) -> None:
+        """Forget what was read from disk (another process may have added chunks)."""
+        self._index, self._chunks, self.unreadable = None, {}, {}
 
     def index(self) -> dict[str, tuple[str, int]]:
         """Clip key -> (chunk name, row)."""
@@ -72,9 +97,12 @@ class EmbeddingCache:
             self._index = {}
             for keys_file in sorted(self.directory.glob("chunk-*.json")):
                 try:
-                    keys = json.loads(keys_file.read_text())["keys"]
-                except (OSError, ValueError, KeyError) as err:
-                    raise CacheError(f"corrupt cache index {keys_file}", "delete it; its clips will be re-encoded") from err
+                    entry = json.loads(keys_file.read_text())
+                    keys, checksum = list(entry["keys"]), str(entry["sha256"])
+                except (OSError, ValueError, KeyError, TypeError) as err:
+                    self.unreadable[keys_file.stem] = f"unreadable index ({type(err).__name__})"
+                    continue
+                self._chunks[keys_file.stem] = (keys, checksum)
                 for row, key in enumerate(keys):
                     self._index[key] = (keys_file.stem, row)
         return self._index
@@ -84,25 +112,77 @@ class EmbeddingCache:
         return [i for i, key in enumerate(keys) if key not in index]
 
     def write_chunk(self, keys: list[str], embeddings: np.ndarray) -> None:
-        """Store ``[clips, poolings, layers, dim]`` embeddings for ``keys``, atomically."""
-        name = "chunk-" + hashlib.sha256("\n".join(keys).encode()).hexdigest()[:20]
-        with atomic_path(self.directory / f"{name}.npy") as tmp, tmp.open("wb") as f:
-            np.save(f, embeddings.astype(np.float16))  # a file object: given a path, np.save appends .npy
-        atomic_write_text(self.directory / f"{name}.json", json.dumps({"keys": keys}))
+        """Store ``[clips, poolings, layers, dim]`` embeddings for ``keys``, atomically, with the
+        checksum of the array file in its index."""
+        name = chunk_name(keys)
+        buffer = io.BytesIO()
+        np.save(buffer, embeddings.astype(np.float16))
+        data = buffer.getvalue()
+        checksum = hashlib.sha256(data).hexdigest()
+        atomic_write_bytes(self.directory / f"{name}.npy", data)
+        atomic_write_text(self.directory / f"{name}.json", json.dumps({"keys": keys, "sha256": checksum}))
         index = self.index()
         for row, key in enumerate(keys):
             index[key] = (name, row)
+        self._chunks[name] = (keys, checksum)
+        self._verified.add(name)
+
+    def chunk_problem(self, name: str) -> str | None:
+        """Why chunk ``name`` cannot be trusted, or None when its array matches its checksum and
+        its keys match its name. Verified once per handle."""
+        if name in self.unreadable:
+            return self.unreadable[name]
+        if name in self._verified:
+            return None
+        self.index()
+        keys, checksum = self._chunks[name]
+        if chunk_name(keys) != name:
+            return "its key list does not match its name"
+        try:
+            actual = sha256_file(self.directory / f"{name}.npy")
+        except OSError as err:
+            return f"array file unreadable ({err.strerror or err})"
+        if actual != checksum:
+            return "checksum mismatch"
+        self._verified.add(name)
+        return None
+
+    def corrupt_chunks(self, keys: list[str]) -> dict[str, str]:
+        """Chunk name -> problem, for every untrustworthy chunk holding one of ``keys`` (and every
+        chunk whose index cannot be read, since it may hold any of them)."""
+        index = self.index()
+        names = sorted({index[key][0] for key in keys if key in index} | set(self.unreadable))
+        problems = {name: self.chunk_problem(name) for name in names}
+        return {name: problem for name, problem in problems.items() if problem}
+
+    def discard(self, names: list[str]) -> None:
+        """Delete chunks (their clips become missing and are re-encoded)."""
+        for name in names:
+            for suffix in (".json", ".npy"):  # index first: a chunk without its index is never read
+                (self.directory / f"{name}{suffix}").unlink(missing_ok=True)
+        self.refresh()
 
     def failures(self) -> dict[str, str]:
         """Clip key -> why it could not be decoded, from earlier runs with --skip-bad."""
         path = self.directory / FAILURES
-        return json.loads(path.read_text()) if path.exists() else {}
+        if not path.exists():
+            return {}
+        try:
+            failures = json.loads(path.read_text())
+        except (OSError, ValueError) as err:
+            raise CacheError(f"corrupt failed-clip record {path} ({type(err).__name__})",
+                             "delete it; the clips it listed will be decoded again") from err
+        if not isinstance(failures, dict) or not all(isinstance(v, str) for v in failures.values()):
+            raise CacheError(f"corrupt failed-clip record {path} (not a key -> reason mapping)",
+                             "delete it; the clips it listed will be decoded again")
+        return failures
 
     def record_failures(self, failed: dict[str, str]) -> None:
         atomic_write_text(self.directory / FAILURES, json.dumps({**self.failures(), **failed}, indent=1) + "\n")
 
     def load(self, keys: list[str], pooling: str, layer: int) -> np.ndarray:
-        """``[len(keys), dim]`` float32 for one pooling and layer (memory-mapped reads)."""
+        """``[len(keys), dim]`` float32 for one pooling and layer (memory-mapped reads of
+        verified chunks)."""
         if pooling not in POOLINGS:
             raise CacheError(f"unknown pooling '{pooling}'", f"use one of {', '.join(POOLINGS)}")
         index = self.index()
@@ -117,13 +197,16 @@ class EmbeddingCache:
             rows_by_chunk.setdefault(chunk, []).append((i, row))
         out: np.ndarray | None = None
         for chunk, pairs in rows_by_chunk.items():
+            problem = self.chunk_problem(chunk)
+            if problem:
+                raise CorruptChunkError(self.directory / f"{chunk}.npy", problem)
             try:
                 array = np.load(self.directory / f"{chunk}.npy", mmap_mode="r")
             except (OSError, ValueError) as err:
-                raise CacheError(f"corrupt cache chunk {self.directory / chunk}.npy",
-                                 "delete it and its .json; its clips will be re-encoded") from err
+                raise CorruptChunkError(self.directory / f"{chunk}.npy", f"unreadable array ({err})") from err
             if out is None:
                 out = np.empty((len(keys), array.shape[-1]), dtype=np.float32)
             targets, rows = zip(*pairs)
             out[list(targets)] = array[np.array(rows), p, layer, :]
         return out if out is not None else np.empty((0, 0), dtype=np.float32)
+

@@ -18,7 +18,6 @@ the same safe extraction.
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import json
 import os
@@ -40,7 +39,7 @@ from urllib.request import Request, urlopen
 import soundfile as sf
 
 from audiobench.errors import DataError, DownloadError
-from audiobench.files import atomic_write_text
+from audiobench.files import atomic_write_text, sha256_file
 from audiobench.tasks.gtzan import EXTENSIONS, FOLDERS, GENRES, GTZAN
 
 DOWNLOADS_DIR = ".downloads"
@@ -133,14 +132,6 @@ def mirrored(url: str, mirror: str | None) -> str:
         return url
     parts = urlsplit(url)
     return mirror.rstrip("/") + parts.path + (f"?{parts.query}" if parts.query else "")
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(CHUNK_BYTES):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 # ----- HTTP ------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from audiobench.audio import load_audio
-from audiobench.cache import EmbeddingCache, ExtractionSettings, clip_key
+from audiobench.cache import CorruptChunkError, EmbeddingCache, ExtractionSettings, clip_key
 from audiobench.encoders.base import Encoder, pool
 from audiobench.errors import AudioReadError, CacheError, ConfigError
 from audiobench.files import atomic_path
@@ -40,7 +40,8 @@ class EmbedOptions:
 
 @dataclass
 class EmbedReport:
-    """``keys[i]`` is the cache key of ``manifest.clips[i]``; ``skipped`` lists (clip id, reason)."""
+    """``keys[i]`` is the cache key of ``manifest.clips[i]``; ``skipped`` lists (clip id, reason);
+    ``discarded`` lists (chunk file, problem) for corrupt cache chunks whose clips were re-encoded."""
 
     clips: int
     cache_hits: int
@@ -49,6 +50,7 @@ class EmbedReport:
     device: str
     keys: list[str]
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    discarded: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def clips_per_second(self) -> float | None:
@@ -140,9 +142,12 @@ def embed(encoder: Encoder, manifest: Manifest, cache_dir: Path, options: EmbedO
     dtype = resolve_dtype(options.dtype, device, encoder)
     cache = open_cache(encoder, cache_dir, dtype)
     keys = [clip_key(manifest.root, clip) for clip in manifest.clips]
+    corrupt = cache.corrupt_chunks(keys)
+    cache.discard(list(corrupt))
     todo = cache.missing(keys)
     report = EmbedReport(clips=len(keys), cache_hits=len(keys) - len(todo), encoded=0, seconds=0.0,
-                         device=str(device), keys=keys)
+                         device=str(device), keys=keys,
+                         discarded=[(str(cache.directory / f"{name}.npy"), why) for name, why in corrupt.items()])
     if on_progress and report.cache_hits:
         on_progress(report.cache_hits)
     if not todo:
@@ -211,6 +216,11 @@ def cached(encoder: Encoder, manifest: Manifest, cache_dir: Path, dtype: str, de
         if best is None or len(missing) < len(best[1]):
             best = (cache, missing)
     cache, missing = best
+    corrupt = cache.corrupt_chunks(keys)
+    if corrupt:
+        name, problem = next(iter(corrupt.items()))
+        more = f" (and {len(corrupt) - 1} more)" if len(corrupt) > 1 else ""
+        raise CorruptChunkError(cache.directory / f"{name}.npy", problem + more)
     failures = cache.failures()
     unreadable = [i for i in missing if keys[i] in failures]
     if len(unreadable) < len(missing):

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
+from rich.markup import escape
 from rich.table import Table
 
 from audiobench.cli import common
@@ -50,6 +51,9 @@ def embed_manifest(encoder: Encoder, manifest: Manifest, cache_dir: Optional[Pat
     speed = f", {report.clips_per_second:.1f} clips/s" if report.clips_per_second else ""
     err_console.print(f"{report.clips} clips: {report.cache_hits} cached, {report.encoded} encoded on "
                       f"{report.device}{speed}")
+    for chunk, problem in report.discarded:
+        err_console.print(f"[yellow]discarded corrupt cache chunk[/] {escape(chunk)} ({problem}); "
+                          "its clips were re-encoded", highlight=False, soft_wrap=True)
     if report.skipped:
         err_console.print(f"[yellow]skipped {len(report.skipped)} unreadable clip(s)[/] (--skip-bad): "
                           + "; ".join(f"{i}: {r}" for i, r in report.skipped[:5]))
