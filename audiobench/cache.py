@@ -19,10 +19,14 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import uuid
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
+from filelock import FileLock, Timeout
 
 from audiobench.encoders.base import POOLINGS
 from audiobench.errors import CacheError
@@ -31,6 +35,8 @@ from audiobench.tasks.base import Clip
 
 FORMAT_VERSION = 2  # 2: chunks carry a sha256 checksum
 FAILURES = "failed.json"
+LOCK = ".lock"
+CLAIMS = "claims"
 
 
 @dataclass(frozen=True)
@@ -60,6 +66,24 @@ class CorruptChunkError(CacheError):
     def __init__(self, path: Path, problem: str) -> None:
         super().__init__(f"corrupt cache chunk {path} ({problem})",
                          "run `audiobench embed` with the same settings: it discards the chunk and re-encodes its clips")
+
+
+@dataclass
+class Claim:
+    """What one embed process encodes: ``todo`` (indices of missing keys it claimed) and
+    ``waiting`` (missing keys other live processes are encoding, whose claim locks are
+    ``holders``)."""
+
+    todo: list[int]
+    waiting: list[int]
+    holders: list[Path]
+
+
+def release(lock: FileLock) -> None:
+    """Release a claim lock and remove its file (a waiter holding the old file still wakes)."""
+    if lock.is_locked:
+        lock.release()
+        Path(lock.lock_file).unlink(missing_ok=True)
 
 
 def chunk_name(keys: list[str]) -> str:
@@ -161,6 +185,74 @@ class EmbeddingCache:
             for suffix in (".json", ".npy"):  # index first: a chunk without its index is never read
                 (self.directory / f"{name}{suffix}").unlink(missing_ok=True)
         self.refresh()
+
+    @contextmanager
+    def claim(self, keys: list[str]) -> Iterator[Claim]:
+        """Claim the missing ``keys`` that no other live process is encoding, for the duration of
+        the block. Taken under the cache's lock: re-reads the index (other processes add chunks),
+        drops the claims of dead processes and, when no other process is active, their
+        half-written temp files."""
+        claims = self.directory / CLAIMS
+        record = claims / f"{uuid.uuid4().hex}.json"
+        own_lock = FileLock(record.with_suffix(".lock"))
+        try:
+            claims.mkdir(exist_ok=True)
+            own_lock.acquire()
+            with FileLock(self.directory / LOCK):
+                others = self._live_claims(exclude=record)
+                if not others:
+                    self._remove_stale_temp_files()
+                self.refresh()
+                index = self.index()
+                taken = set().union(*others.values())
+                missing = [i for i, key in enumerate(keys) if key not in index]
+                todo = [i for i in missing if keys[i] not in taken]
+                atomic_write_text(record, json.dumps([keys[i] for i in todo]))
+        except OSError as err:
+            release(own_lock)
+            raise CacheError(f"cannot lock cache directory {self.directory}: {err.strerror or err}",
+                             "pass a writable --cache-dir or set AUDIOBENCH_CACHE") from err
+        waiting = [i for i in missing if keys[i] in taken]
+        holders = [lock for lock, held in others.items() if any(keys[i] in held for i in waiting)]
+        try:
+            yield Claim(todo, waiting, holders)
+        finally:
+            record.unlink(missing_ok=True)
+            release(own_lock)
+
+    def _live_claims(self, exclude: Path) -> dict[Path, set[str]]:
+        """Claim lock file -> keys, for every claim whose process still holds its lock; the
+        claims of dead processes are deleted."""
+        live = {}
+        for record in (self.directory / CLAIMS).glob("*.json"):
+            if record == exclude:
+                continue
+            lock = FileLock(record.with_suffix(".lock"), timeout=0)
+            try:
+                lock.acquire()
+            except Timeout:
+                try:
+                    live[record.with_suffix(".lock")] = set(json.loads(record.read_text()))
+                except (OSError, ValueError):  # finished and removed meanwhile
+                    pass
+                continue
+            record.unlink(missing_ok=True)
+            release(lock)
+        return live
+
+    def _remove_stale_temp_files(self) -> None:
+        """Temp files of chunks and failure records left by killed runs (only claim holders
+        write them, so with no live claim every one is stale)."""
+        for tmp in [*self.directory.glob(".chunk-*.tmp"), *self.directory.glob(f".{FAILURES}.*.tmp")]:
+            tmp.unlink(missing_ok=True)
+
+    @staticmethod
+    def wait_for(holders: list[Path]) -> None:
+        """Block until every process holding one of these claim locks has finished its claim."""
+        for holder in holders:
+            lock = FileLock(holder)
+            lock.acquire()
+            release(lock)
 
     def failures(self) -> dict[str, str]:
         """Clip key -> why it could not be decoded, from earlier runs with --skip-bad."""

@@ -137,24 +137,44 @@ def default_workers() -> int:
 
 def embed(encoder: Encoder, manifest: Manifest, cache_dir: Path, options: EmbedOptions,
           on_progress: Callable[[int], None] | None = None) -> tuple[EmbeddingCache, EmbedReport]:
-    """Make sure every clip of ``manifest`` is in the cache."""
+    """Make sure every clip of ``manifest`` is in the cache. Clips another ``embed`` process is
+    encoding into the same cache are waited for, not encoded twice."""
     device = resolve_device(options.device)
     dtype = resolve_dtype(options.dtype, device, encoder)
     cache = open_cache(encoder, cache_dir, dtype)
     keys = [clip_key(manifest.root, clip) for clip in manifest.clips]
     corrupt = cache.corrupt_chunks(keys)
     cache.discard(list(corrupt))
-    todo = cache.missing(keys)
-    report = EmbedReport(clips=len(keys), cache_hits=len(keys) - len(todo), encoded=0, seconds=0.0,
-                         device=str(device), keys=keys,
+    report = EmbedReport(clips=len(keys), cache_hits=0, encoded=0, seconds=0.0, device=str(device), keys=keys,
                          discarded=[(str(cache.directory / f"{name}.npy"), why) for name, why in corrupt.items()])
-    if on_progress and report.cache_hits:
-        on_progress(report.cache_hits)
-    if not todo:
-        return cache, report
+    start = time.perf_counter()
+    position = {key: i for i, key in enumerate(keys)}
+    failed: set[str] = set()
+    while True:
+        wanted = [key for key in keys if key not in failed]
+        with cache.claim(wanted) as claim:
+            hits = len(wanted) - len(claim.todo) - len(claim.waiting) - report.encoded
+            if on_progress and hits > report.cache_hits:
+                on_progress(hits - report.cache_hits)
+            report.cache_hits = hits
+            if claim.todo:
+                todo = [wanted[i] for i in claim.todo]
+                failed |= encode_clips(encoder, manifest, todo, [manifest.clips[position[k]] for k in todo],
+                                       cache, device, dtype, options, report, on_progress)
+        if not claim.waiting:
+            break
+        cache.wait_for(claim.holders)
+    report.seconds = time.perf_counter() - start
+    return cache, report
+
+
+def encode_clips(encoder: Encoder, manifest: Manifest, keys: list[str], clips: list[Clip], cache: EmbeddingCache,
+                 device: torch.device, dtype: str, options: EmbedOptions, report: EmbedReport,
+                 on_progress: Callable[[int], None] | None) -> set[str]:
+    """Decode, encode and cache ``clips`` (whose cache keys are ``keys``), chunk by chunk.
+    Returns the keys of clips that failed to decode (with ``skip_bad``)."""
     encoder.to(device)
     encoder.set_precision(DTYPES[dtype])
-    clips = [manifest.clips[i] for i in todo]
     dataset = ClipDataset(manifest.root, clips, encoder.sample_rate, encoder.window_samples)
     workers = default_workers() if options.num_workers is None else options.num_workers
     loader = DataLoader(dataset, batch_size=options.batch_size, num_workers=workers, collate_fn=collate,
@@ -162,17 +182,16 @@ def embed(encoder: Encoder, manifest: Manifest, cache_dir: Path, options: EmbedO
     pending_keys: list[str] = []
     pending: list[np.ndarray] = []
     failed: dict[str, str] = {}
-    start = time.perf_counter()
     with torch.inference_mode():
         for batch in loader:
             for i, reason in batch.failures:
                 if not options.skip_bad:
                     raise AudioReadError(str(manifest.root / clips[i].path), reason)
                 report.skipped.append((clips[i].id, reason))
-                failed[keys[todo[i]]] = reason
+                failed[keys[i]] = reason
             if batch.indices:
                 pending.append(encode_batch(encoder, batch, device, options.batch_size))
-                pending_keys.extend(keys[todo[i]] for i in batch.indices)
+                pending_keys.extend(keys[i] for i in batch.indices)
                 report.encoded += len(batch.indices)
             if len(pending_keys) >= options.chunk_size:
                 cache.write_chunk(pending_keys, np.concatenate(pending))
@@ -183,8 +202,7 @@ def embed(encoder: Encoder, manifest: Manifest, cache_dir: Path, options: EmbedO
         cache.write_chunk(pending_keys, np.concatenate(pending))
     if failed:
         cache.record_failures(failed)
-    report.seconds = time.perf_counter() - start
-    return cache, report
+    return set(failed)
 
 
 def encode_batch(encoder: Encoder, batch: Batch, device: torch.device, batch_size: int) -> np.ndarray:
