@@ -10,25 +10,9 @@ Two scores are only ranked together when they come from the same protocol id *an
 manifest (the exact list of clips and folds): otherwise an accuracy difference can be a data
 difference. ``force=True`` ranks mixed manifests together and marks the column.
 
-Reference files hold numbers copied from papers. They are never measured results: they are
-shown only on request, never highlighted as best, never a baseline, never used by the gate.
-Their format (``format: "audiobench-reported-rows"``)::
-
-    {
-      "schema_version": 1,
-      "format": "audiobench-reported-rows",
-      "kind": "reported",
-      "label": "paper",                  # shown after the encoder name: "whisper-aut (paper)"
-      "source": {"title": ..., "arxiv": ..., "url": ..., "section": ...},
-      "notes": "...",                    # optional, free text
-      "rows": [
-        {"encoder": "whisper-aut", "protocol_id": "esc50/paper", "accuracy": 0.775,
-         "std": null, "test_clips": 400, "notes": "..."}
-      ]
-    }
-
-``accuracy`` is a fraction in [0, 1] like every ``scores.mean`` in a result file; ``std`` is
-optional (null when the source ran once).
+Reference files (``results.ReferenceFile``) hold numbers copied from papers. They are never
+measured results: they are shown only on request, never highlighted as best, never a baseline,
+never used by the gate.
 """
 
 from __future__ import annotations
@@ -44,9 +28,8 @@ from pathlib import Path
 from typing import Any, Callable, Hashable, Iterable, Mapping, Sequence
 
 from audiobench.errors import ConfigError, ResultsError
-from audiobench.results import load_result
+from audiobench.results import ReferenceFile, Result, is_reference, load_reference, parse_result, read_json
 
-REFERENCE_FORMAT = "audiobench-reported-rows"
 DEFAULT_PROBE = "logistic"
 DEFAULT_POOLING = "masked-mean"
 #: Scores closer than this (as fractions) are ties: both are highlighted as best.
@@ -154,40 +137,27 @@ def _json_files(inputs: Sequence[Path]) -> list[Path]:
 
 def entries_from_file(path: Path) -> list[Entry]:
     """The entries of one result file (one entry) or reference file (one per row)."""
-    try:
-        raw = json.loads(Path(path).read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ResultsError(f"{path}: not a readable JSON file ({err})", "delete or regenerate it") from err
-    if isinstance(raw, dict) and raw.get("format") == REFERENCE_FORMAT:
-        return reported_entries(raw, path)
-    return [measured_entry(load_result(path), path)]
+    data = read_json(path)
+    if is_reference(data):
+        return reported_entries(load_reference(path, data), path)
+    return [measured_entry(parse_result(data, path), path)]
 
 
-def measured_entry(result: Mapping[str, Any], path: Path) -> Entry:
-    """Turn a validated result dict into an ``Entry``; ``ResultsError`` if a field we rank by is bad."""
-    try:
-        encoder, task, scores = result["encoder"], result["task"], result["scores"]
-        mean = _fraction(scores["mean"], path, "scores.mean")
-        std = float(scores.get("std") or 0.0)
-        entry = Entry(
-            path=Path(path), kind=str(result.get("kind", "measured")), encoder=str(encoder["name"]),
-            variant=_variant(result), protocol_id=str(task["protocol_id"]),
-            manifest_sha256=task.get("manifest_sha256"), mean=mean, std=std,
-            n_folds=len(scores.get("per_fold") or {}) or 1, created=str(result.get("created", "")),
-            layer=result.get("layer"), random_init=bool(encoder.get("random_init")), probe=(result.get("probe") or {}).get("name"),
-            pooling=result.get("pooling"), predictions=_checked_predictions(result.get("predictions"), path),
-            timing=result.get("timing"), device=(result.get("env") or {}).get("device"),
-            label="reported" if result.get("kind") == "reported" else "")
-    except (KeyError, TypeError, AttributeError, ValueError) as err:
-        raise ResultsError(f"{path}: malformed result ({type(err).__name__}: {err})",
-                           "regenerate it with audiobench run") from err
-    return entry
+def measured_entry(result: Result, path: Path) -> Entry:
+    return Entry(
+        path=Path(path), kind=result.kind, encoder=result.encoder.name, variant=_variant(result),
+        protocol_id=result.task.protocol_id, manifest_sha256=result.task.manifest_sha256,
+        mean=result.scores.mean, std=result.scores.std, n_folds=len(result.scores.per_fold),
+        created=result.created.isoformat(), layer=result.layer, random_init=result.encoder.random_init,
+        probe=result.probe.name, pooling=result.pooling,
+        predictions={fold: block.model_dump() for fold, block in result.predictions.items()} or None,
+        timing=result.timing.model_dump(), device=result.env.device,
+        label="reported" if result.kind == "reported" else "")
 
 
-def _variant(result: Mapping[str, Any]) -> tuple[str, ...]:
-    encoder = result["encoder"]
-    return variant_parts(bool(encoder.get("random_init")), result.get("layer"), encoder.get("num_layers"),
-                         result.get("pooling"), (result.get("probe") or {}).get("name"))
+def _variant(result: Result) -> tuple[str, ...]:
+    return variant_parts(result.encoder.random_init, result.layer, result.encoder.num_layers, result.pooling,
+                         result.probe.name)
 
 
 def variant_parts(random_init: bool, layer: int | None, num_layers: int | None, pooling: str | None,
@@ -205,57 +175,12 @@ def variant_parts(random_init: bool, layer: int | None, num_layers: int | None, 
     return tuple(parts)
 
 
-def _fraction(value: Any, path: Path, name: str) -> float:
-    number = float(value)
-    if not 0.0 <= number <= 1.0 or math.isnan(number):
-        raise ResultsError(f"{path}: {name} = {value!r} is not an accuracy fraction in [0, 1]",
-                           "accuracy is stored as a fraction, e.g. 0.775 for 77.5%")
-    return number
-
-
-def _checked_predictions(predictions: Any, path: Path) -> Mapping[str, Mapping[str, list]] | None:
-    """Predictions are optional, but when present the paired test trusts them, so check shape."""
-    if not predictions:
-        return None
-    for fold, block in predictions.items():
-        lengths = {len(block[key]) for key in ("ids", "y_true", "y_pred")}
-        if len(lengths) != 1:
-            raise ResultsError(f"{path}: predictions for fold {fold} have ids, y_true and y_pred of "
-                               f"different lengths", "regenerate it with audiobench run")
-    return predictions
-
-
-def reported_entries(data: Mapping[str, Any], path: Path) -> list[Entry]:
-    """Validate a reference file (format in the module docstring) and return its rows."""
-    if data.get("kind") != "reported":
-        raise ResultsError(f"{path}: a {REFERENCE_FORMAT} file must say kind: \"reported\"",
-                           "published numbers are never measured results")
-    source = data.get("source")
-    if not isinstance(source, dict) or not (source.get("title") or source.get("url")):
-        raise ResultsError(f"{path}: reference file without source title or url", "say where the numbers come from")
-    rows = data.get("rows")
-    if not isinstance(rows, list) or not rows:
-        raise ResultsError(f"{path}: reference file has no rows", "add a list of {encoder, protocol_id, accuracy}")
-    citation = _citation(source)
-    entries = []
-    for index, row in enumerate(rows):
-        try:
-            std = row.get("std")
-            entries.append(Entry(
-                path=Path(path), kind="reported", encoder=str(row["encoder"]), variant=(),
-                protocol_id=str(row["protocol_id"]), manifest_sha256=None,
-                mean=_fraction(row["accuracy"], path, f"rows[{index}].accuracy"),
-                std=None if std is None else float(std), n_folds=1, label=str(data.get("label", "reported")),
-                source=citation))
-        except (KeyError, TypeError, AttributeError, ValueError) as err:
-            raise ResultsError(f"{path}: rows[{index}] is malformed ({type(err).__name__}: {err})",
-                               "each row needs encoder, protocol_id and accuracy") from err
-    return entries
-
-
-def _citation(source: Mapping[str, Any]) -> str:
-    parts = [source.get("title"), f"arXiv {source['arxiv']}" if source.get("arxiv") else None, source.get("section")]
-    return ", ".join(str(p) for p in parts if p)
+def reported_entries(reference: ReferenceFile, path: Path) -> list[Entry]:
+    citation = reference.source.citation
+    return [Entry(path=Path(path), kind="reported", encoder=row.encoder, variant=(), protocol_id=row.protocol_id,
+                  manifest_sha256=None, mean=row.accuracy, std=row.std, n_folds=1, label=reference.label,
+                  source=citation)
+            for row in reference.rows]
 
 
 def latest(entries: Iterable[Entry], key_fn: Callable[[Entry], Hashable]) -> tuple[dict[Any, Entry], list[str]]:

@@ -1,10 +1,11 @@
 """Probing cached embeddings fold by fold, and the result record of a run.
 
-Reads forward only: manifest (tasks) + cache (embed) -> probe -> result dict (results).
+Reads forward only: manifest (tasks) + cache (embed) -> probe -> ``Result`` (results).
 """
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -17,7 +18,8 @@ from audiobench.embed import EmbedReport
 from audiobench.encoders.base import Encoder
 from audiobench.errors import ConfigError
 from audiobench.probe import make_probe
-from audiobench.results import SCHEMA_VERSION, environment, now_iso
+from audiobench.results import (EncoderInfo, Extraction, FoldPredictions, ProbeInfo, Result, Scores, SkippedClip,
+                                SplitSize, TaskInfo, Timing, environment, now)
 from audiobench.tasks.base import Manifest
 
 
@@ -94,29 +96,40 @@ def load_embeddings(cache: EmbeddingCache, report: EmbedReport, usable: np.ndarr
     return embeddings
 
 
-def make_result(encoder: Encoder, random_init: bool, manifest: Manifest,
+def make_result(encoder: Encoder, random_init: bool, manifest: Manifest, cache: EmbeddingCache,
                 report: EmbedReport, probe_name: str, probe_settings: dict[str, Any], seed: int, layer: int,
-                pooling: str, outcome: ProbeOutcome) -> dict[str, Any]:
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "kind": "measured",
-        "created": now_iso(),
-        "audiobench_version": __version__,
-        "encoder": {"name": encoder.name, "fingerprint": encoder.fingerprint, "weights": None,
-                    **encoder.provenance, "random_init": random_init, "num_layers": encoder.num_layers, "dim": encoder.dim,
-                    "sample_rate": encoder.sample_rate},
-        "task": {"name": manifest.task, "protocol": manifest.protocol, "protocol_id": manifest.protocol_id,
-                 "manifest_sha256": manifest.sha256, "split_sizes": manifest.split_sizes(),
-                 "num_classes": len(manifest.label_names), "label_names": manifest.label_names,
-                 "clips": len(manifest.clips), "skipped": [{"id": i, "reason": r} for i, r in report.skipped],
-                 "missing": len(manifest.missing)},
-        "probe": {"name": probe_name, "settings": probe_settings, "seed": seed, "selected": outcome.selected},
-        "layer": layer,
-        "pooling": pooling,
-        "scores": {"metric": "accuracy", "per_fold": outcome.per_fold, "mean": outcome.mean, "std": outcome.std},
-        "predictions": outcome.predictions,
-        "timing": {"embed_seconds": round(report.seconds, 3), "probe_seconds": round(outcome.seconds, 3),
-                   "clips_encoded": report.encoded, "cache_hits": report.cache_hits,
-                   "clips_per_second": report.clips_per_second},
-        "env": environment(report.device),
-    }
+                pooling: str, outcome: ProbeOutcome) -> Result:
+    """The validated record of one probe run on cached embeddings."""
+    settings = cache.settings
+    return Result(
+        created=now(), audiobench_version=__version__,
+        encoder=EncoderInfo(name=encoder.name, fingerprint=encoder.fingerprint, **encoder.provenance,
+                            random_init=random_init, num_layers=encoder.num_layers, dim=encoder.dim,
+                            sample_rate=encoder.sample_rate, identity=json_safe(encoder.fingerprint_fields())),
+        extraction=Extraction(dtype=settings.dtype, sample_rate=settings.sample_rate,
+                              window_seconds=settings.window_seconds, cache_key=settings.key),
+        task=TaskInfo(name=manifest.task, protocol=manifest.protocol, protocol_id=manifest.protocol_id,
+                      manifest_sha256=manifest.sha256,
+                      split_sizes={fold: SplitSize(**sizes) for fold, sizes in manifest.split_sizes().items()},
+                      num_classes=len(manifest.label_names), label_names=list(manifest.label_names),
+                      clips=len(manifest.clips), skipped=[SkippedClip(id=i, reason=r) for i, r in report.skipped],
+                      missing=len(manifest.missing)),
+        probe=ProbeInfo(name=probe_name, settings=json_safe(probe_settings), seed=seed,
+                        selected=json_safe(outcome.selected)),
+        layer=layer, pooling=pooling,
+        scores=Scores(per_fold=outcome.per_fold, mean=outcome.mean, std=outcome.std),
+        predictions={fold: FoldPredictions(**block) for fold, block in outcome.predictions.items()},
+        timing=Timing(embed_seconds=round(report.seconds, 3), probe_seconds=round(outcome.seconds, 3),
+                      clips_encoded=report.encoded, cache_hits=report.cache_hits,
+                      clips_per_second=report.clips_per_second),
+        env=environment(report.device),
+    )
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` as plain JSON types (numpy scalars, tuples and paths become numbers, lists, text)."""
+    return json.loads(json.dumps(value, default=_plain))
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else str(value)

@@ -16,7 +16,7 @@ from audiobench.embed import (EmbedOptions, EmbedReport, cached, embed, export_n
 from audiobench.encoders import ENCODERS, Encoder, build_encoder
 from audiobench.evaluate import check_pooling, load_embeddings, make_result, parse_layers, probe_folds
 from audiobench.probe import PROBES, make_probe
-from audiobench.results import write_result
+from audiobench.results import Result, write_result
 
 # Re-exported for the commands, which import this module only when they run.
 __all__ = ["EmbedOptions", "build_encoder", "cached", "check_options", "embed_manifest", "export_npz",
@@ -62,7 +62,7 @@ def embed_manifest(encoder: Encoder, manifest: Manifest, cache_dir: Optional[Pat
 
 def probe_and_write(encoder: Encoder, manifest: Manifest, cache, report: EmbedReport,
                     random_init: bool, probe: str, layer: str, pooling: str, seed: int, device: str,
-                    results_dir: Path) -> list[dict]:
+                    results_dir: Path) -> list[tuple[Result, Path]]:
     layers = parse_layers(layer, encoder.num_layers)
     usable = usable_mask(manifest, report)
     probe_device = str(resolve_device(device))
@@ -72,20 +72,18 @@ def probe_and_write(encoder: Encoder, manifest: Manifest, cache, report: EmbedRe
             embeddings = load_embeddings(cache, report, usable, pooling, index, encoder.dim)
             outcome = probe_folds(manifest, embeddings, usable, probe, seed, probe_device, on_fold=advance)
             settings = make_probe(probe, seed, probe_device).settings()
-            result = make_result(encoder, random_init, manifest, report, probe, settings, seed, index, pooling,
-                                 outcome)
-            result["path"] = str(write_result(result, results_dir))
-            results.append(result)
+            result = make_result(encoder, random_init, manifest, cache, report, probe, settings, seed, index,
+                                 pooling, outcome)
+            results.append((result, write_result(result, results_dir)))
     return results
 
 
-def print_results(results: list[dict]) -> None:
+def print_results(results: list[tuple[Result, Path]]) -> None:
     table = Table(title="Results")
     for column in ("encoder", "task", "probe", "layer", "pooling", "accuracy", "folds", "file"):
         table.add_column(column)
-    for r in results:
-        folds = " ".join(f"{v * 100:.1f}" for v in r["scores"]["per_fold"].values())
-        table.add_row(r["encoder"]["name"], r["task"]["protocol_id"], r["probe"]["name"], str(r["layer"]),
-                      r["pooling"], f"{r['scores']['mean'] * 100:.2f} ± {r['scores']['std'] * 100:.2f}", folds,
-                      r.pop("path"))
+    for r, path in results:
+        folds = " ".join(f"{v * 100:.1f}" for v in r.scores.per_fold.values())
+        table.add_row(r.encoder.name, r.task.protocol_id, r.probe.name, str(r.layer), r.pooling,
+                      f"{r.scores.mean * 100:.2f} ± {r.scores.std * 100:.2f}", folds, str(path))
     console.print(table)

@@ -13,6 +13,7 @@ from transformers import WhisperConfig, WhisperFeatureExtractor, WhisperModel
 
 from audiobench.embed import EmbedOptions, embed
 from audiobench.encoders import build_encoder
+from audiobench.results import SCHEMA_VERSION
 from audiobench.tasks import get_task
 
 CHANCE = {"esc50": 1 / 10, "gtzan": 1 / 10, "speechcommands": 1 / 35}
@@ -30,7 +31,7 @@ def test_logmel_learns_every_synthetic_task(task: str, synth_root: Path, tmp_pat
     [path] = (tmp_path / "results").glob("*.json")
     result = json.loads(path.read_text())
     assert result["scores"]["mean"] >= 3 * CHANCE[task], result["scores"]
-    assert result["schema_version"] == 1 and result["kind"] == "measured"
+    assert result["schema_version"] == SCHEMA_VERSION and result["kind"] == "measured"
     assert result["task"]["protocol_id"] == get_task(task).manifest(synth_root / task).protocol_id
     assert len(result["task"]["manifest_sha256"]) == 64
     assert 0.0 <= result["scores"]["mean"] <= 1.0 and result["timing"]["clips_encoded"] == result["task"]["clips"]
@@ -117,7 +118,7 @@ def test_layer_all_writes_one_result_per_layer_and_probe_reuses_the_cache(synth_
     code, out, err = run_cli("probe", *base, "--layer", "1", "--pooling", "padded-mean", "--probe", "paper",
                              *dirs(tmp_path))
     assert code == 0, err
-    [paper] = (tmp_path / "results").glob("*__paper__padded-mean__L1.json")
+    [paper] = (tmp_path / "results").glob("*__paper__padded-mean__L1__float32__*.json")
     result = json.loads(paper.read_text())
     assert result["probe"]["settings"] == {"epochs": 50, "lr": 0.001, "batch_size": 64, "seed": 0}
     assert result["timing"]["clips_encoded"] == 0

@@ -1,6 +1,6 @@
 """Leaderboard, paired test, reference rows and regression gate (audiobench.compare).
 
-``make_result`` (in ``support.results``) fabricates schema-valid result dicts.
+``make_result`` (in ``support.results``) builds result dicts through the ``Result`` model.
 """
 
 from __future__ import annotations
@@ -44,7 +44,8 @@ def test_corrupt_and_foreign_files_are_skipped_by_name(tmp_path):
     (tmp_path / "broken.json").write_text("{not json")
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "foreign.json").write_text('{"hello": "world"}')
-    out_of_range = make_result(accuracy=80.0)  # percent instead of a fraction
+    out_of_range = make_result()
+    out_of_range["scores"].update(mean=80.0, per_fold={"1": 80.0, "2": 80.0})  # percent instead of a fraction
     write(tmp_path, out_of_range, "percent.json")
     collection = collect([tmp_path])
     assert len(collection.entries) == 1
@@ -80,10 +81,10 @@ def test_shipped_reference_file_holds_the_paper_numbers():
 
 @pytest.mark.parametrize("change, message", [
     ({"kind": "measured"}, "kind"),
-    ({"source": {}}, "source"),
-    ({"rows": []}, "no rows"),
-    ({"rows": [{"encoder": "x", "protocol_id": "esc50/paper", "accuracy": 77.5}]}, "fraction"),
-    ({"rows": [{"encoder": "x", "accuracy": 0.5}]}, "rows\\[0\\]"),
+    ({"source": {}}, "field source: .*title or a url"),
+    ({"rows": []}, "field rows: .*at least 1"),
+    ({"rows": [{"encoder": "x", "protocol_id": "esc50/paper", "accuracy": 77.5}]}, "rows.0.accuracy: .*fraction"),
+    ({"rows": [{"encoder": "x", "accuracy": 0.5}]}, "rows.0.protocol_id: Field required"),
 ])
 def test_reference_file_is_validated(tmp_path, change, message):
     data = json.loads((REPO / "results" / "reference" / "whisper-aut-paper.json").read_text())
