@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from audiobench.embed import DTYPES
+from audiobench.extraction import DTYPES
 from audiobench.encoders.base import Encoder, pool
 
 #: Dense bf16/fp16 tensor-core peaks (TFLOP/s) by device name, for MFU.

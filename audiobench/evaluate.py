@@ -14,10 +14,10 @@ import numpy as np
 
 from audiobench import __version__
 from audiobench.cache import POOLINGS, EmbeddingCache
-from audiobench.embed import EmbedReport
+from audiobench.extraction import EmbedReport
 from audiobench.encoders.base import Encoder
 from audiobench.errors import ConfigError
-from audiobench.probe import make_probe
+from audiobench.probes import make_probe
 from audiobench.results import (EncoderInfo, Extraction, FoldPredictions, ProbeInfo, Result, Scores, SkippedClip,
                                 SplitSize, TaskInfo, Timing, environment, now)
 from audiobench.tasks.base import Manifest

@@ -27,7 +27,7 @@ def bench(encoder: str = common.ENCODER, weights: Optional[str] = common.WEIGHTS
     Example: audiobench bench --encoder whisper-large-v3 --random-init --device cuda --batch-size 32 --batch-size 64
     """
     from audiobench.bench import measure_throughput
-    from audiobench.embed import resolve_device, resolve_dtype
+    from audiobench.extraction import resolve_device, resolve_dtype
     from audiobench.encoders import build_encoder
     from audiobench.files import atomic_write_text
     from audiobench.results import environment

@@ -11,11 +11,11 @@ from rich.table import Table
 
 from audiobench.cli import common
 from audiobench.cli.common import console, err_console, progress_bar
-from audiobench.embed import (EmbedOptions, EmbedReport, cached, embed, export_npz, resolve_device, resolve_dtype,
+from audiobench.extraction import (EmbedOptions, EmbedReport, cached, embed, export_npz, resolve_device, resolve_dtype,
                               usable_mask)
 from audiobench.encoders import ENCODERS, Encoder, build_encoder
 from audiobench.evaluate import check_pooling, load_embeddings, make_result, parse_layers, probe_folds
-from audiobench.probe import PROBES, make_probe
+from audiobench.probes import PROBES, make_probe
 from audiobench.results import Result, write_result
 
 # Re-exported for the commands, which import this module only when they run.

@@ -287,7 +287,7 @@ def _registry(field: str) -> Registry:
     if field == "task":
         from audiobench.tasks import TASKS
         return TASKS
-    from audiobench.probe import PROBES
+    from audiobench.probes import PROBES
     return PROBES
 
 

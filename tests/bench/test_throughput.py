@@ -12,7 +12,7 @@ import torch
 
 from audiobench.cache import EmbeddingCache, ExtractionSettings
 from audiobench.encoders.base import pool
-from audiobench.embed import resolve_device
+from audiobench.extraction import resolve_device
 from audiobench.encoders import build_encoder
 
 BATCH = 8

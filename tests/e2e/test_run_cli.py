@@ -11,7 +11,7 @@ import pytest
 import torch
 from transformers import WhisperConfig, WhisperFeatureExtractor, WhisperModel
 
-from audiobench.embed import EmbedOptions, embed
+from audiobench.extraction import EmbedOptions, embed
 from audiobench.encoders import build_encoder
 from audiobench.results import SCHEMA_VERSION
 from audiobench.tasks import get_task

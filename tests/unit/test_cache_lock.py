@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from audiobench.embed import EmbedOptions, embed
+from audiobench.extraction import EmbedOptions, embed
 from audiobench.encoders import build_encoder
 from audiobench.tasks import Manifest, get_task
 

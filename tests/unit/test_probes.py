@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from audiobench.errors import UnknownNameError
-from audiobench.probe import LogisticProbe, PaperProbe, holdout_split, make_probe
+from audiobench.probes import LogisticProbe, PaperProbe, holdout_split, make_probe
 
 
 def blobs(n_per_class: int = 30, classes: int = 4, dim: int = 16, seed: int = 0):
