@@ -20,6 +20,7 @@ from audiobench.errors import ConfigError
 from audiobench.probes import make_probe
 from audiobench.results import (EncoderInfo, Extraction, FoldPredictions, ProbeInfo, Result, Scores, SkippedClip,
                                 SplitSize, TaskInfo, Timing, environment, now)
+from audiobench.stats import fold_mean, fold_std
 from audiobench.tasks.base import Manifest
 
 
@@ -53,12 +54,11 @@ class ProbeOutcome:
 
     @property
     def mean(self) -> float:
-        return float(np.mean(list(self.per_fold.values())))
+        return fold_mean(list(self.per_fold.values()))
 
     @property
     def std(self) -> float:
-        values = list(self.per_fold.values())
-        return float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+        return fold_std(list(self.per_fold.values()))
 
 
 def probe_folds(manifest: Manifest, embeddings: np.ndarray, usable: np.ndarray, probe_name: str, seed: int,

@@ -14,7 +14,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Sequence
 
-from audiobench.compare import Collection, Entry, Leaderboard, cell_text, latest
+from audiobench.formats import to_html_table
+from audiobench.leaderboard import Collection, Entry, Leaderboard, latest
 from audiobench.results import now_iso
 
 CSS = """
@@ -113,7 +114,9 @@ def layer_curve_pngs(curves: Sequence[LayerCurve]) -> list[tuple[str, bytes]]:
 
 
 @dataclass(frozen=True)
-class Throughput:
+class EncodingSpeed:
+    """Embedding speed of one encoder on one task and device, from its newest result."""
+
     encoder: str
     task: str
     device: str
@@ -126,20 +129,20 @@ class Throughput:
         return f"{self.encoder} \u00b7 {self.task} \u00b7 {self.device}"
 
 
-def throughputs(entries: Sequence[Entry]) -> list[Throughput]:
+def throughputs(entries: Sequence[Entry]) -> list[EncodingSpeed]:
     """Embedding speed per encoder, task and device, from the newest result that encoded clips.
 
     Results served from the cache (no clips encoded) say nothing about speed and are left out.
     """
-    timed = [e for e in entries if e.measured and e.timing and (e.timing.get("clips_encoded") or 0) > 0
-             and (e.timing.get("clips_per_second") or 0) > 0]
-    newest, _ = latest(timed, lambda e: (e.encoder, e.protocol_id.split("/")[0], e.device or "unknown"))
-    return [Throughput(encoder, task, device, float(e.timing["clips_per_second"]), int(e.timing["clips_encoded"]),
-                       float(e.timing.get("embed_seconds") or 0.0))
+    timed = [e for e in entries if e.measured and e.result.timing.clips_encoded > 0
+             and e.result.timing.clips_per_second]
+    newest, _ = latest(timed, lambda e: (e.encoder, e.result.task.name, e.result.env.device))
+    return [EncodingSpeed(encoder, task, device, e.result.timing.clips_per_second, e.result.timing.clips_encoded,
+                          e.result.timing.embed_seconds)
             for (encoder, task, device), e in sorted(newest.items())]
 
 
-def throughput_png(rows: Sequence[Throughput]) -> bytes:
+def throughput_png(rows: Sequence[EncodingSpeed]) -> bytes:
     figure = _new_figure(7.0, 1.0 + 0.45 * len(rows))
     axes = figure.subplots()
     labels = [r.label for r in rows]
@@ -157,30 +160,6 @@ def _img(png: bytes, alt: str) -> str:
     return f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt)}">'
 
 
-def leaderboard_table_html(board: Leaderboard) -> str:
-    """The leaderboard as an HTML table: best measured cell bold, reference rows grey italic."""
-    e = html.escape
-    head = "".join(f"<th>{e(c.title)}</th>" for c in board.columns)
-    body = []
-    for row in board.rows:
-        reported = row in board.reported_rows
-        label = f"{row} (baseline)" if row == board.baseline else row
-        cells = []
-        for column in board.columns:
-            cell = board.cell(row, column)
-            if cell is None:
-                cells.append("<td></td>")
-            elif cell.best:
-                cells.append(f'<td class="best"><strong>{e(cell_text(cell))}</strong></td>')
-            else:
-                cells.append(f"<td>{e(cell_text(cell))}</td>")
-        css = ' class="reported"' if reported else ""
-        body.append(f"<tr{css}><th scope=\"row\">{e(label)}</th>{''.join(cells)}</tr>")
-    notes = "".join(f'<p class="note">{e(line)}</p>' for line in board.footnotes())
-    return (f'<table class="leaderboard"><thead><tr><th>encoder</th>{head}</tr></thead>'
-            f"<tbody>{''.join(body)}</tbody></table>{notes}")
-
-
 def _page(title: str, body: str) -> str:
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
             f"<style>{CSS}</style></head><body>\n{body}\n</body></html>\n")
@@ -188,7 +167,7 @@ def _page(title: str, body: str) -> str:
 
 def leaderboard_page(board: Leaderboard) -> str:
     """``compare --format html``: the table alone, as a standalone page."""
-    return _page("audiobench leaderboard", "<h1>Leaderboard</h1>" + leaderboard_table_html(board))
+    return _page("audiobench leaderboard", "<h1>Leaderboard</h1>" + to_html_table(board))
 
 
 def render_report(collection: Collection, board: Leaderboard) -> str:
@@ -199,7 +178,7 @@ def render_report(collection: Collection, board: Leaderboard) -> str:
     if collection.skipped:
         items = "".join(f'<li class="note">{e(s.reason)}</li>' for s in collection.skipped)
         parts.append(f"<h2>Skipped files</h2><ul>{items}</ul>")
-    parts.append("<h2>Leaderboard</h2>" + leaderboard_table_html(board))
+    parts.append("<h2>Leaderboard</h2>" + to_html_table(board))
     parts.extend(f'<p class="note">{e(note)}</p>' for note in board.notes)
     parts.append(_img(bar_chart_png(board), "accuracy per task and encoder"))
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import platform
 import subprocess
 import sys
@@ -33,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_serial
 from audiobench import __version__
 from audiobench.errors import ResultsError
 from audiobench.files import atomic_write_text
+from audiobench.stats import fold_mean
 
 SCHEMA_VERSION = 2
 #: Versions ``migrate`` can read.
@@ -132,7 +132,7 @@ class Scores(Model):
 
     @model_validator(mode="after")
     def _mean_of_folds(self) -> Scores:
-        expected = math.fsum(self.per_fold.values()) / len(self.per_fold)
+        expected = fold_mean(list(self.per_fold.values()))
         if abs(self.mean - expected) > SCORE_TOLERANCE:
             raise ValueError(f"mean {self.mean!r} is not the mean of per_fold ({expected!r})")
         return self

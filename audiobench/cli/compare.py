@@ -1,26 +1,21 @@
 """``audiobench compare``, ``audiobench check`` and ``audiobench report``: read result files,
 print a leaderboard, gate CI on regressions, write an HTML report.
 
-The library modules (``audiobench.compare``, ``audiobench.report``) are imported inside the
-commands: they pull in scipy and matplotlib, which every other command can do without.
+The library modules (``audiobench.leaderboard``, ``formats``, ``gate``, ``report``) are imported
+inside the commands: they pull in scipy and matplotlib, which every other command can do without.
 """
 
 from __future__ import annotations
 
-import io
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
 import typer
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
-
 from audiobench.cli.common import console, err_console
 
 if TYPE_CHECKING:
-    from audiobench.compare import Collection, Leaderboard
+    from audiobench.leaderboard import Collection, Leaderboard
 
 DEFAULT_RESULTS = Path("results")
 
@@ -50,7 +45,7 @@ def register(app: typer.Typer) -> None:
 
 def _collect(paths: Optional[list[Path]]) -> "Collection":
     """Read the inputs and warn, by name, about every file that could not be used."""
-    from audiobench.compare import collect
+    from audiobench.leaderboard import collect
 
     collection = collect(paths or [DEFAULT_RESULTS])
     for skipped in collection.skipped:
@@ -64,7 +59,7 @@ def _warn(message: str) -> None:
 
 def leaderboard(paths: Optional[list[Path]], baseline: Optional[str], force: bool,
                  with_reference: bool) -> tuple["Collection", "Leaderboard"]:
-    from audiobench.compare import build_leaderboard
+    from audiobench.leaderboard import build_leaderboard
 
     collection = _collect(paths)
     if with_reference and not collection.reported:
@@ -73,38 +68,6 @@ def leaderboard(paths: Optional[list[Path]], baseline: Optional[str], force: boo
     for note in board.notes:
         _warn(note)
     return collection, board
-
-
-def rich_table(board: "Leaderboard") -> Table:
-    """The terminal leaderboard: best measured cell bold green, reference rows dim italic."""
-    from audiobench.compare import format_delta, format_score
-
-    table = Table(show_lines=False)
-    table.add_column("encoder", no_wrap=True)
-    for column in board.columns:
-        table.add_column(column.title, justify="right", overflow="fold")
-    for row in board.rows:
-        reported = row in board.reported_rows
-        label = f"{row} (baseline)" if row == board.baseline else row
-        cells: list[Text] = [Text(label, style="dim italic" if reported else "")]
-        for column in board.columns:
-            cell = board.cell(row, column)
-            if cell is None:
-                cells.append(Text(""))
-            else:
-                style = "bold green" if cell.best else ("dim italic" if reported else "")
-                # The delta goes on its own line so a narrow terminal does not break it mid-number.
-                delta = f"\n{format_delta(cell.delta)}" if cell.delta else ""
-                cells.append(Text(format_score(cell.entry) + delta, style=style))
-        table.add_row(*cells)
-    return table
-
-
-def _as_text(renderable: Table, footnotes: list[str]) -> str:
-    """A rich table as plain text, for ``--format table --out FILE``."""
-    buffer = io.StringIO()
-    Console(file=buffer, width=240, color_system=None).print(renderable)
-    return buffer.getvalue() + "".join(f"{line}\n" for line in footnotes)
 
 
 def compare(
@@ -123,7 +86,7 @@ def compare(
       audiobench compare results/ --baseline whisper-large-v3 --with-reference\n
       audiobench compare results/ --format markdown --out leaderboard.md --plot leaderboard.png
     """
-    from audiobench import compare as lib
+    from audiobench import formats
     from audiobench import report as figures
     from audiobench.files import atomic_write_bytes, atomic_write_text
 
@@ -133,15 +96,15 @@ def compare(
         err_console.print(f"wrote {plot}", markup=False, highlight=False)
 
     if fmt is Format.table and out is None:
-        console.print(rich_table(board))
+        console.print(formats.to_rich(board))
         for line in board.footnotes():
             console.print(line, markup=False, highlight=False, soft_wrap=True)
         return
     text = {
-        Format.table: lambda: _as_text(rich_table(board), board.footnotes()),
-        Format.markdown: lambda: lib.to_markdown(board),
-        Format.csv: lambda: lib.to_csv(board),
-        Format.json: lambda: lib.to_json(board),
+        Format.table: lambda: formats.to_text(board),
+        Format.markdown: lambda: formats.to_markdown(board),
+        Format.csv: lambda: formats.to_csv(board),
+        Format.json: lambda: formats.to_json(board),
         Format.html: lambda: figures.leaderboard_page(board),
     }[fmt]()
     if out is None:
@@ -165,7 +128,7 @@ def check(
     Example (CI):\n
       audiobench check --baseline results/ new-results/ --tolerance 0.5
     """
-    from audiobench.compare import check_regressions
+    from audiobench.gate import check_regressions
 
     base = _collect([baseline])
     new = _collect(paths)

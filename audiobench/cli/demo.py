@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 
 from audiobench.cli.common import console, err_console
-from audiobench.cli.compare import leaderboard, rich_table
+from audiobench.cli.compare import leaderboard
 from audiobench.cli.data import DEFAULT_SYNTH_TASKS
 
 #: whisper-micro: Whisper's code path at a size a laptop CPU encodes in seconds.
@@ -27,6 +27,7 @@ def demo(workdir: Optional[Path] = typer.Option(None, "--workdir", help="Where t
     """Synthesise the tiny suite, run logmel and a random-init whisper-micro on ESC-50, GTZAN and
     Speech Commands, and print the leaderboard. No network."""
     from audiobench.cli.workflow import EmbedOptions, build_encoder, embed_manifest, load_manifest, probe_and_write
+    from audiobench.formats import to_rich
     from audiobench.synth import synthesize
 
     with tempfile.TemporaryDirectory(prefix="audiobench-demo-") as tmp:
@@ -43,7 +44,7 @@ def demo(workdir: Optional[Path] = typer.Option(None, "--workdir", help="Where t
                 probe_and_write(encoder, manifest, cache, report, random_init, "logistic", "last", "masked-mean", 0,
                                 "cpu", results_dir)
     _, board = leaderboard([results_dir], baseline="logmel", force=False, with_reference=False)
-    console.print(rich_table(board))
+    console.print(to_rich(board))
     console.print(f"Results: {results_dir} (again: audiobench compare {results_dir})")
     console.print(NEXT_STEPS)
 

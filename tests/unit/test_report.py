@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from support.results import make_result, write
 
-from audiobench.compare import build_leaderboard, collect
+from audiobench.leaderboard import build_leaderboard, collect
 from audiobench.report import (bar_chart_png, layer_curves, leaderboard_page, render_report,
                                throughputs)
 

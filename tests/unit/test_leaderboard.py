@@ -1,4 +1,5 @@
-"""Leaderboard, paired test, reference rows and regression gate (audiobench.compare).
+"""Leaderboard, paired test, reference rows and regression gate (audiobench.leaderboard, stats,
+formats, gate).
 
 ``make_result`` (in ``support.results``) builds result dicts through the ``Result`` model.
 """
@@ -14,15 +15,18 @@ from typing import Any
 import pytest
 from support.results import OTHER_MANIFEST, make_result, predictions, write
 
-from audiobench import compare
-from audiobench.compare import (DAGGER, build_leaderboard, check_regressions, collect, mcnemar_exact, paired_test,
-                                to_csv, to_json, to_markdown)
+from audiobench import leaderboard
+from audiobench.formats import to_csv, to_json, to_markdown
+from audiobench.gate import check_regressions
+from audiobench.leaderboard import DAGGER, build_leaderboard, collect
+from audiobench.leaderboard import entries_paired_test as paired_test
+from audiobench.stats import mcnemar_exact
 from audiobench.errors import ConfigError, ResultsError
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def entries(tmp_path: Path, *results: dict[str, Any]) -> list[compare.Entry]:
+def entries(tmp_path: Path, *results: dict[str, Any]) -> list[leaderboard.Entry]:
     for index, result in enumerate(results):
         write(tmp_path, result, f"{index}.json")
     return collect([tmp_path]).entries
@@ -70,7 +74,7 @@ def test_a_file_given_twice_counts_once(tmp_path):
 
 
 def test_shipped_reference_file_holds_the_paper_numbers():
-    rows = compare.entries_from_file(REPO / "results" / "reference" / "whisper-aut-paper.json")
+    rows = leaderboard.entries_from_file(REPO / "results" / "reference" / "whisper-aut-paper.json")
     got = {(e.encoder, e.protocol_id): round(e.mean * 100, 2) for e in rows}
     assert got == {("whisper-large-v3", "esc50/paper"): 54.50, ("whisper-aut", "esc50/paper"): 77.50,
                    ("whisper-large-v3", "speechcommands/paper"): 87.60,
@@ -92,12 +96,12 @@ def test_reference_file_is_validated(tmp_path, change, message):
     path = tmp_path / "ref.json"
     path.write_text(json.dumps(data))
     with pytest.raises(ResultsError, match=message):
-        compare.entries_from_file(path)
+        leaderboard.entries_from_file(path)
 
 
-def _with_reference(tmp_path: Path, *results: dict[str, Any]) -> list[compare.Entry]:
+def _with_reference(tmp_path: Path, *results: dict[str, Any]) -> list[leaderboard.Entry]:
     found = entries(tmp_path, *results)
-    return found + compare.entries_from_file(REPO / "results" / "reference" / "whisper-aut-paper.json")
+    return found + leaderboard.entries_from_file(REPO / "results" / "reference" / "whisper-aut-paper.json")
 
 
 def test_reference_rows_only_on_request_and_never_best(tmp_path):
@@ -159,7 +163,7 @@ def test_no_paired_test_without_predictions_or_across_manifests(tmp_path):
 # ----------------------------------------------------------------------------- leaderboard
 
 
-def best_rows(board: compare.Leaderboard, column: compare.Column) -> list[str]:
+def best_rows(board: leaderboard.Leaderboard, column: leaderboard.Column) -> list[str]:
     return sorted(row for row in board.rows if (cell := board.cell(row, column)) and cell.best)
 
 
@@ -278,7 +282,7 @@ def test_check_with_nothing_in_common_is_an_error(tmp_path):
 
 
 def test_check_ignores_reference_rows(tmp_path):
-    reference = compare.entries_from_file(REPO / "results" / "reference" / "whisper-aut-paper.json")
+    reference = leaderboard.entries_from_file(REPO / "results" / "reference" / "whisper-aut-paper.json")
     report = check_regressions(reference, entries(tmp_path, make_result("whisper-aut", "esc50/paper", 0.1)))
     assert report.checked == [] and report.only_in_baseline == []
     assert report.only_in_current == [("whisper-aut", "esc50/paper")]
