@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-from transformers import PreTrainedTokenizerFast, WhisperTokenizerFast
+from transformers import PreTrainedTokenizerFast, WhisperConfig, WhisperTokenizerFast
 
 from audiobench.errors import ConfigError
 
@@ -52,14 +52,27 @@ def train_bpe(texts: Iterable[str], languages: Iterable[str], vocab_size: int) -
 
 
 def load_pretrained(source: str) -> PreTrainedTokenizerFast:
+    """Whisper's tokenizer from ``source`` with ``<|caption|>`` added under a fresh id: one that
+    no token of the vocabulary and no row of the model's embedding already has."""
     try:
         tokenizer = WhisperTokenizerFast.from_pretrained(source)
+        rows = WhisperConfig.from_pretrained(source).vocab_size
     except OSError as err:
         raise ConfigError(f"cannot load Whisper's tokenizer from {source}: {err}",
                           "pass a local checkpoint folder as base_model, or tokenizer=bpe") from err
-    if CAPTION not in tokenizer.get_vocab():
+    before = tokenizer.get_vocab()
+    if CAPTION not in before:
         tokenizer.add_tokens([CAPTION], special_tokens=True)
+        check_fresh_id(tokenizer.convert_tokens_to_ids(CAPTION), set(before.values()), rows, source)
     return tokenizer
+
+
+def check_fresh_id(token_id: int, used_ids: set[int], embedding_rows: int, source: str) -> None:
+    """``<|caption|>`` must not share an id with another token nor land on a trained embedding row."""
+    if token_id in used_ids or token_id < embedding_rows:
+        raise ConfigError(f"{CAPTION} would get id {token_id}, which {source} already uses "
+                          f"(tokenizer {len(used_ids)} ids, embedding {embedding_rows} rows)",
+                          "use a checkpoint whose tokenizer and embedding sizes agree")
 
 
 def build_tokenizer(kind: str, base_model: str, texts: Iterable[str], languages: Iterable[str],
