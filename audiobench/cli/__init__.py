@@ -8,6 +8,7 @@ Every ``AudiobenchError`` and every usage error becomes one line on stderr and e
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 import typer
@@ -42,8 +43,25 @@ for _module in COMMAND_MODULES:
     importlib.import_module(_module).register(app)
 
 
+def launcher_arguments(args: list[str]) -> list[str]:
+    """The ``deepspeed`` launcher puts ``--local_rank=N`` before the command; it also sets
+    ``LOCAL_RANK``, which is what the engine reads, so the argument is taken off."""
+    kept, skip = [], False
+    for i, arg in enumerate(args):
+        if skip:
+            skip = False
+        elif arg.startswith("--local_rank=") or arg.startswith("--local-rank="):
+            os.environ.setdefault("LOCAL_RANK", arg.split("=", 1)[1])
+        elif arg in ("--local_rank", "--local-rank") and i + 1 < len(args):
+            os.environ.setdefault("LOCAL_RANK", args[i + 1])
+            skip = True
+        else:
+            kept.append(arg)
+    return kept
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
+    args = launcher_arguments(list(sys.argv[1:] if argv is None else argv))
     state.debug = "--debug" in args
     command = typer.main.get_command(app)
     try:
