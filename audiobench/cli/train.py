@@ -70,12 +70,16 @@ def _progress_callback():  # the engine's callback base class is imported only w
 def train(
     recipe: str = typer.Option("whisper-aut", "--recipe", help="Shipped recipe (whisper-aut, whisper-aut-tiny) "
                                "or a YAML file."),
-    data: Path = typer.Option(..., "--data", help="Training manifest (.jsonl) or shard folder."),
+    data: list[str] = typer.Option(..., "--data", help="A manifest (.jsonl, loose files: small runs), a shard "
+                                   "folder or URL holding shards.json, or DOMAIN=PATTERN (brace pattern of paths, "
+                                   "URLs or pipe: commands); repeat DOMAIN=PATTERN per domain."),
     out: Path = typer.Option(..., "--out", help="Run folder: checkpoints, logs, final model."),
     config_file: Optional[Path] = typer.Option(None, "--config", help="YAML file layered over the recipe."),
-    eval_data: Optional[Path] = typer.Option(None, "--eval-data", help="Held-out manifest or shard folder "
+    eval_data: Optional[Path] = typer.Option(None, "--eval-data", help="Held-out manifest (.jsonl) "
                                              "(same as eval_data=...)."),
-    resume: bool = typer.Option(False, "--resume", help="Continue from the latest checkpoint in --out."),
+    resume: str = typer.Option("auto", "--resume", help="auto: continue from the newest complete checkpoint in "
+                               "--out, or start fresh when there is none; never: refuse a folder with "
+                               "checkpoints; or a checkpoint-N folder."),
     overrides: Optional[list[str]] = typer.Argument(None, help="key=value recipe overrides."),
 ) -> None:
     """Fine-tune Whisper end to end on a speech/sound/music mixture (Whisper-AuT).
@@ -84,6 +88,7 @@ def train(
     --out runs/tiny max_steps=30
 
     Multi-GPU: torchrun --nproc_per_node 8 --no-python audiobench train --recipe whisper-aut ...
+    (commands for deepspeed, accelerate launch and several nodes: docs/training.md)
     """
     from audiobench.training.config import load_config
     from audiobench.training.manifest import count_lines
@@ -94,18 +99,21 @@ def train(
     if eval_data is not None:
         items.append(f"eval_data={eval_data}")
     config = load_config(recipe, config_file, items)
-    manifests = [p for p in (data, config.eval_data) if p is not None and Path(p).is_file()]
+    manifests = [p for p in (*data, config.eval_data) if p is not None and str(p).endswith(".jsonl")
+                 and Path(p).is_file()]
     total = sum(count_lines(p) for p in manifests)
     progress = _progress_callback()
     bar = progress_bar("checking data", total=total) if _main_process() else contextlib.nullcontext(None)
     with bar as advance:
-        run = prepare(config, str(data), out, resume=resume, callbacks=[progress], advance=advance)
+        run = prepare(config, data, out, resume=resume, callbacks=[progress], advance=advance)
     if run.is_main:
         report = run.report
-        err_console.print(f"train: {report.train_rows} rows ({_describe_counts(report.domains)}), "
+        counts = {d: n for d, n in report.domains.items() if n is not None}
+        err_console.print(f"train: {_describe_counts(counts) if counts else 'streamed shards'}, "
                           f"{report.samples_per_epoch} samples per epoch; eval: {report.eval_rows} rows")
-        err_console.print(f"dropped (target over the decoder's limit): train {_describe_counts(report.dropped_long)}, "
-                          f"eval {_describe_counts(report.dropped_long_eval)}")
+        for name in run.resume.set_aside:
+            err_console.print(f"[yellow]warning:[/] {out / name} is incomplete (no complete.json): "
+                              f"moved to {out / 'incomplete' / name}, not resumed from")
         if run.checkpoint:
             err_console.print(f"resuming from {run.checkpoint}")
     try:
@@ -113,6 +121,10 @@ def train(
     finally:  # an error mid-run must not leave the live bar over the message
         progress.close()
     if run.is_main:
+        report = run.report
+        err_console.print("dropped: " + "; ".join(f"{why} {_describe_counts(n)}"
+                                                   for why, n in report.to_dict()["dropped"].items())
+                          + f"; cut to 30 s: {_describe_counts(report.dropped('cut'))} (details: {out / 'data_report.json'})")
         err_console.print(f"done: train loss {metrics['train_loss']:.4f} in {metrics['train_runtime']:.0f} s; "
                           f"model in {out / 'final'}")
 
@@ -133,9 +145,11 @@ def export(source: Path = typer.Argument(..., help="Run folder or checkpoint-N f
 
 
 def shard(manifest: Path = typer.Argument(..., help="Training manifest (.jsonl)."),
-          out: Path = typer.Option(..., "--out", help="New folder for the shards."),
-          shard_size: int = typer.Option(1000, "--shard-size", min=1, help="Clips per tar shard.")) -> None:
-    """Pack a manifest into WebDataset tar shards (audio bytes + json) with a sample index.
+          out: Path = typer.Option(..., "--out", help="New folder for the shards (an interrupted write resumes)."),
+          shard_size: int = typer.Option(1000, "--shard-size", min=1, help="Clips per tar shard."),
+          workers: int = typer.Option(1, "--workers", min=1, help="Shards written in parallel."),
+          seed: int = typer.Option(0, "--seed", help="Seed of the shuffle before sharding.")) -> None:
+    """Pack a manifest into per-domain WebDataset tar shards (audio bytes + json) and shards.json.
 
     Example: audiobench data shard mix/train.jsonl --out mix/shards --shard-size 1000
     """
@@ -145,9 +159,20 @@ def shard(manifest: Path = typer.Argument(..., help="Training manifest (.jsonl).
     with progress_bar("checking manifest", total=count_lines(manifest)) as advance:
         rows = read_manifest(manifest, check_audio=True, advance=advance)
     with progress_bar("writing shards", total=len(rows)) as advance:
-        summary = write_shards(rows, out, shard_size, advance)
-    console.print(f"wrote {summary['samples']} samples in {len(summary['shards'])} shards to {out} "
-                  f"({_describe_counts(summary['domains'])})")
+        summary = write_shards(rows, out, shard_size, workers=workers, seed=seed, info={"source": str(manifest)},
+                               advance=advance)
+    print_shard_summary(summary, out)
+
+
+def print_shard_summary(summary: dict, out: Path) -> None:
+    shards = sum(len(d["shards"]) for d in summary["domains"].values())
+    counts = {d: e["samples"] for d, e in summary["domains"].items()}
+    console.print(f"wrote {summary['samples']} samples ({summary['hours']:.2f} h) in {shards} shards to {out} "
+                  f"({_describe_counts(counts)})")
+    if summary["skipped"]:
+        first = summary["skipped"][0]
+        err_console.print(f"[yellow]skipped {len(summary['skipped'])} unreadable clip(s)[/], e.g. "
+                          f"{first['source']}: {first['reason']} (all listed in {out / 'shards.json'})")
 
 
 def register(app: typer.Typer) -> None:

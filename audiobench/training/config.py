@@ -46,6 +46,11 @@ class TrainConfig:
     eval_data: str | None = None
     check_audio: bool = True
     num_workers: int = 4
+    # A speech row or sample without ``language`` is an error unless this names one.
+    default_language: str | None = None
+    # Undecodable or empty clips are skipped and counted; more than this share of the run's
+    # samples stops it.
+    max_bad_fraction: float = 0.001
     # Optimisation.
     learning_rate: float = 1e-5
     adam_beta1: float = 0.9
@@ -92,17 +97,29 @@ class TrainConfig:
                      "save_steps", "eval_steps"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name}={getattr(self, name)}: must be at least 1")
+        if not 0 <= self.max_bad_fraction <= 1:
+            raise ConfigError(f"max_bad_fraction={self.max_bad_fraction}: must be in [0, 1]", "e.g. 0.001 (0.1%)")
+        if self.save_total_limit is not None and self.save_total_limit < 2:
+            raise ConfigError(f"save_total_limit={self.save_total_limit}: keep at least 2",
+                              "a crash while the newest checkpoint is written must leave a complete one")
         if not 0 <= self.warmup_ratio < 1:
             raise ConfigError(f"warmup_ratio={self.warmup_ratio}: must be in [0, 1)")
 
-    def gradient_accumulation(self, world_size: int) -> int:
-        """Accumulation steps that reach ``effective_batch_size`` on ``world_size`` processes."""
-        per_step = self.per_device_batch_size * world_size
-        if self.effective_batch_size % per_step:
-            raise ConfigError(f"effective_batch_size={self.effective_batch_size} is not a multiple of "
-                              f"per_device_batch_size x world size = {self.per_device_batch_size} x {world_size}",
-                              "change per_device_batch_size or effective_batch_size")
-        return self.effective_batch_size // per_step
+    def batch_plan(self, world_size: int) -> tuple[int, int]:
+        """(per-device batch, accumulation steps) that make ``effective_batch_size`` exactly on
+        ``world_size`` processes. ``per_device_batch_size`` is the most one device takes: the
+        fewest accumulation steps whose micro-batch fits it are used (128 on 1 GPU: 8 x 16; on
+        8: 8 x 2; on 32: 4 x 1; on 128: 1 x 1)."""
+        total = self.effective_batch_size
+        if total % world_size:
+            lower, upper = total // world_size * world_size, (total // world_size + 1) * world_size
+            raise ConfigError(f"effective_batch_size={total} cannot be split evenly over {world_size} processes",
+                              f"use effective_batch_size={lower or upper}" + (f" or {upper}" if lower else "")
+                              + f", or a process count that divides {total}")
+        per_process = total // world_size
+        accumulation = next(a for a in range(-(-per_process // self.per_device_batch_size), per_process + 1)
+                            if per_process % a == 0)
+        return per_process // accumulation, accumulation
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

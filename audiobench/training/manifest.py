@@ -27,8 +27,7 @@ URL_SCHEMES = ("http://", "https://")
 
 @dataclass(slots=True)
 class Row:
-    """One (audio, text) pair. ``source`` is ``file:line`` for error messages. Rows read from
-    shards carry the member's location instead of a path (``shard``, ``offset``, ``size``)."""
+    """One (audio, text) pair. ``source`` is ``file:line`` (or the corpus file) for messages."""
 
     key: str
     text: str
@@ -37,9 +36,6 @@ class Row:
     audio: str | None = None
     language: str | None = None
     duration: float | None = None
-    shard: str | None = None
-    offset: int = 0
-    size: int = 0
 
 
 def is_url(audio: str) -> bool:
@@ -135,11 +131,7 @@ def decode_audio_bytes(data: bytes, sample_rate: int, name: str) -> np.ndarray:
 
 
 def read_bytes(row: Row) -> bytes:
-    """The encoded audio file of ``row``, from its shard, URL or path."""
-    if row.shard is not None:
-        with open(row.shard, "rb") as f:
-            f.seek(row.offset)
-            return f.read(row.size)
+    """The encoded audio file of ``row``, from its URL or path."""
     assert row.audio is not None
     if is_url(row.audio):
         with urllib.request.urlopen(row.audio, timeout=60) as response:
@@ -150,11 +142,11 @@ def read_bytes(row: Row) -> bytes:
 def load_row_audio(row: Row, sample_rate: int) -> np.ndarray:
     """Decode the clip of ``row``; errors name the manifest row, not only the file."""
     try:
-        if row.shard is None and row.audio is not None and not is_url(row.audio):
+        if row.audio is not None and not is_url(row.audio):
             return load_audio(row.audio, sample_rate)
-        return decode_audio_bytes(read_bytes(row), sample_rate, row.audio or f"{row.shard}@{row.offset}")
+        return decode_audio_bytes(read_bytes(row), sample_rate, str(row.audio))
     except AudioReadError as err:
         raise DataError(f"{row.source}: {err.message}", "replace the file or delete the row") from err
     except OSError as err:
-        raise DataError(f"{row.source}: cannot read {row.audio or row.shard}: {err}",
+        raise DataError(f"{row.source}: cannot read {row.audio}: {err}",
                         "fix the path or delete the row") from err

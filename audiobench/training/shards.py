@@ -1,15 +1,17 @@
-"""WebDataset tar shards for corpora too large for one manifest of loose files.
+"""WebDataset tar shards, one domain per shard, for corpora too large for loose files.
 
-``write_shards`` packs a manifest into ``shard-NNNNNN.tar`` files in WebDataset layout (each
-sample is ``KEY.<audio ext>`` holding the original encoded file plus ``KEY.json`` holding
-text, domain, language and duration), so any WebDataset reader can stream them. It also writes
-``index.jsonl``: one line per sample with the byte offset and size of its audio member. The
-trainer reads clips by offset through that index, which gives random access into the tars: the
-same mixture sampler, exact resume and a disjoint split across ranks and workers as for a
-manifest, with no duplicated or skipped samples.
+``write_shards`` packs rows into ``{domain}-NNNNNN.tar`` files in WebDataset layout (each sample
+is ``KEY.<audio ext>`` holding the original encoded file plus ``KEY.json`` holding text, domain,
+language, duration and source), written by ``webdataset.TarWriter``, so any WebDataset reader
+streams them. Rows are shuffled (seeded) before they are cut into shards, so reading a shard
+front to back is already a random draw of its domain; the trainer streams shards in a
+shuffled order per pass (``stream.py``).
 
-Files are written to a temporary name and renamed; ``shards.json`` is written last, so a
-folder without it is an interrupted write.
+Each shard is a unit of work: written to a temporary name and renamed, then its record
+(samples, hours, files it skipped) goes to ``.parts/NAME.json``. A shard with its record is done,
+so an interrupted write resumes where it stopped, and ``--workers`` write shards in parallel.
+``shards.json`` (per domain: shard names and sample counts, hours; skipped files) is written
+last: a folder without it is an unfinished write.
 """
 
 from __future__ import annotations
@@ -17,128 +19,147 @@ from __future__ import annotations
 import io
 import json
 import os
-import tarfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import soundfile as sf
 
 from audiobench.errors import DataError
-from audiobench.training.manifest import Row, read_bytes, read_manifest
+from audiobench.files import atomic_write_text
+from audiobench.training.manifest import DOMAINS, Row, read_bytes
 
-INDEX = "index.jsonl"
 SUMMARY = "shards.json"
+PARTS = ".parts"
 FORMAT = "audiobench-webdataset"
-VERSION = 1
+VERSION = 2
+CONTAINERS = {"WAV": "wav", "FLAC": "flac", "OGG": "ogg", "AU": "au", "MP3": "mp3", "AIFF": "aiff"}
+AUDIO_EXTENSIONS = tuple(sorted(set(CONTAINERS.values()) | {"opus", "m4a"}))
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+@dataclass(frozen=True)
+class ShardJob:
+    """One shard to write: its file name and the rows it holds."""
+
+    name: str
+    domain: str
+    first_key: int
+    rows: tuple[Row, ...]
 
 
-def _member(tar: tarfile.TarFile, name: str, payload: bytes) -> None:
-    # Fixed metadata so the same manifest always gives byte-identical shards.
-    info = tarfile.TarInfo(name)
-    info.size = len(payload)
-    info.mode = 0o644
-    tar.addfile(info, io.BytesIO(payload))
-
-
-def _audio_extension(row: Row, payload: bytes) -> str:
-    """The member's extension names the container format, as WebDataset decoders expect."""
+def audio_member(row: Row, payload: bytes) -> tuple[str, float]:
+    """The member's extension (the container, as WebDataset decoders expect) and the duration;
+    ``DataError`` when the header cannot be read."""
     try:
-        container = sf.info(io.BytesIO(payload)).format
+        info = sf.info(io.BytesIO(payload))
     except (sf.LibsndfileError, RuntimeError) as err:
-        raise DataError(f"{row.source}: cannot read audio {row.audio}: {str(err).strip()}",
-                        "replace the file or delete the row") from err
-    return {"WAV": "wav", "FLAC": "flac", "OGG": "ogg", "AU": "au", "MP3": "mp3"}.get(container, container.lower())
+        raise DataError(f"{row.source}: cannot read audio {row.audio}: {str(err).strip()}") from err
+    if info.frames == 0:
+        raise DataError(f"{row.source}: audio {row.audio} holds no samples")
+    return CONTAINERS.get(info.format, info.format.lower()), info.frames / info.samplerate
 
 
-def _write_one(path: Path, rows: list[Row], keys: list[str]) -> list[dict]:
-    """Write one shard; returns its index lines (offsets read back from the finished tar)."""
-    tmp = path.with_name(path.name + ".tmp")
-    extensions = {}
-    with tarfile.open(tmp, "w", format=tarfile.USTAR_FORMAT) as tar:
-        for key, row in zip(keys, rows):
-            payload = read_bytes(row)
-            extensions[key] = _audio_extension(row, payload)
-            _member(tar, f"{key}.{extensions[key]}", payload)
+def write_shard(out: Path, job: ShardJob) -> dict:
+    """Write one shard atomically; returns its record (also saved in ``.parts``)."""
+    import webdataset as wds
+
+    tmp = out / f".{job.name}.tmp"
+    skipped, seconds, samples = [], 0.0, 0
+    with wds.TarWriter(str(tmp), encoder=False) as sink:
+        for i, row in enumerate(job.rows):
+            try:
+                payload = read_bytes(row)
+                extension, duration = audio_member(row, payload)
+            except (DataError, OSError) as err:
+                skipped.append({"source": row.source, "audio": row.audio, "reason": str(err)})
+                continue
             meta = {"text": row.text, "domain": row.domain, "language": row.language,
-                    "duration": row.duration, "source": row.source}
-            _member(tar, f"{key}.json", json.dumps(meta, ensure_ascii=False).encode())
-    entries = []
-    with tarfile.open(tmp, "r") as tar:
-        located = {m.name: (m.offset_data, m.size) for m in tar.getmembers()}
-    for key, row in zip(keys, rows):
-        offset, size = located[f"{key}.{extensions[key]}"]
-        entries.append({"key": key, "shard": path.name, "offset": offset, "size": size, "text": row.text,
-                        "domain": row.domain, "language": row.language, "duration": row.duration,
-                        "source": row.source})
-    os.replace(tmp, path)
-    return entries
+                    "duration": round(duration, 3), "source": row.source}
+            sink.write({"__key__": f"{job.domain}-{job.first_key + i:09d}", extension: payload,
+                        "json": json.dumps(meta, ensure_ascii=False).encode()})
+            samples += 1
+            seconds += duration
+    os.replace(tmp, out / job.name)
+    record = {"name": job.name, "domain": job.domain, "samples": samples, "hours": seconds / 3600,
+              "skipped": skipped}
+    atomic_write_text(out / PARTS / f"{job.name}.json", json.dumps(record) + "\n")
+    return record
 
 
-def write_shards(rows: list[Row], out: str | Path, shard_size: int,
-                 advance: Callable[[int], None] | None = None) -> dict:
-    """Pack ``rows`` into shards of ``shard_size`` samples under ``out``; returns the summary."""
+def plan_shards(rows: Sequence[Row], shard_size: int, seed: int) -> list[ShardJob]:
+    """Rows grouped by domain, shuffled with ``seed``, cut into shards of ``shard_size``."""
+    jobs = []
+    for domain in DOMAINS:
+        mine = [r for r in rows if r.domain == domain]
+        order = np.random.default_rng([seed, DOMAINS.index(domain)]).permutation(len(mine))
+        for k, start in enumerate(range(0, len(mine), shard_size)):
+            chunk = tuple(mine[i] for i in order[start:start + shard_size])
+            jobs.append(ShardJob(f"{domain}-{k:06d}.tar", domain, start, chunk))
+    return jobs
+
+
+def write_shards(rows: Sequence[Row], out: str | Path, shard_size: int, workers: int = 1, seed: int = 0,
+                 info: dict | None = None, advance: Callable[[int], None] | None = None) -> dict:
+    """Pack ``rows`` into per-domain shards under ``out`` (resuming an interrupted write);
+    returns the summary written to ``shards.json``. ``info`` is stored in it as is."""
     if shard_size < 1:
         raise DataError(f"--shard-size {shard_size}: must be at least 1", "pass the number of clips per shard")
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     if (out / SUMMARY).exists():
-        raise DataError(f"{out} already holds shards", "pass an empty --out directory")
-    lines: list[str] = []
-    shards = []
-    for start in range(0, len(rows), shard_size):
-        chunk = rows[start:start + shard_size]
-        # WebDataset splits a member name at its first dot, so keys carry none.
-        keys = [f"{start + i:09d}" for i in range(len(chunk))]
-        name = f"shard-{start // shard_size:06d}.tar"
-        lines.extend(json.dumps(e, ensure_ascii=False) for e in _write_one(out / name, chunk, keys))
-        shards.append({"name": name, "samples": len(chunk)})
-        if advance is not None:
-            advance(len(chunk))
-    write_text_atomic(out / INDEX, "\n".join(lines) + "\n")
-    summary = {"format": FORMAT, "version": VERSION, "samples": len(rows), "shards": shards,
-               "domains": {d: sum(r.domain == d for r in rows) for d in sorted({r.domain for r in rows})}}
-    write_text_atomic(out / SUMMARY, json.dumps(summary, indent=2) + "\n")
+        raise DataError(f"{out} already holds finished shards", "pass a new --out folder")
+    (out / PARTS).mkdir(parents=True, exist_ok=True)
+    jobs = plan_shards(rows, shard_size, seed)
+    records = {}
+    for job in jobs:
+        part = out / PARTS / f"{job.name}.json"
+        if part.is_file() and (out / job.name).is_file():  # done by an earlier, interrupted run
+            records[job.name] = json.loads(part.read_text())
+            if advance is not None:
+                advance(len(job.rows))
+    todo = [job for job in jobs if job.name not in records]
+    if workers > 1 and len(todo) > 1:
+        with ProcessPoolExecutor(min(workers, len(todo))) as pool:
+            for job, record in zip(todo, pool.map(write_shard, [out] * len(todo), todo)):
+                records[job.name] = record
+                if advance is not None:
+                    advance(len(job.rows))
+    else:
+        for job in todo:
+            records[job.name] = write_shard(out, job)
+            if advance is not None:
+                advance(len(job.rows))
+    summary = summarise([records[job.name] for job in jobs], info or {})
+    atomic_write_text(out / SUMMARY, json.dumps(summary, indent=2) + "\n")
     return summary
 
 
-def is_shard_dir(path: str | Path) -> bool:
+def summarise(records: list[dict], info: dict) -> dict:
+    domains: dict[str, dict] = {}
+    for record in records:
+        entry = domains.setdefault(record["domain"], {"samples": 0, "hours": 0.0, "shards": []})
+        entry["samples"] += record["samples"]
+        entry["hours"] += record["hours"]
+        if record["samples"]:
+            entry["shards"].append({"name": record["name"], "samples": record["samples"]})
+    domains = {d: {**e, "hours": round(e["hours"], 4)} for d, e in domains.items() if e["samples"]}
+    skipped = [s for record in records for s in record["skipped"]]
+    return {"format": FORMAT, "version": VERSION, **info, "samples": sum(d["samples"] for d in domains.values()),
+            "hours": round(sum(d["hours"] for d in domains.values()), 4), "domains": domains, "skipped": skipped}
+
+
+def is_shard_set(path: str | Path) -> bool:
     return Path(path).is_dir() and (Path(path) / SUMMARY).is_file()
 
 
-def read_shards(directory: str | Path) -> list[Row]:
-    """Rows of a shard folder, each pointing at its audio member by offset."""
-    directory = Path(directory)
-    if not is_shard_dir(directory):
-        raise DataError(f"{directory} has no {SUMMARY}",
-                        "pass a folder written by `audiobench data shard` (an interrupted write lacks it)")
-    summary = json.loads((directory / SUMMARY).read_text())
-    if summary.get("format") != FORMAT or summary.get("version") != VERSION:
-        raise DataError(f"{directory / SUMMARY}: not an {FORMAT} v{VERSION} folder", "re-run `audiobench data shard`")
-    rows = []
-    with (directory / INDEX).open(encoding="utf-8") as f:
-        for number, line in enumerate(f, start=1):
-            entry = json.loads(line)
-            shard = directory / entry["shard"]
-            rows.append(Row(key=entry["key"], text=entry["text"], domain=entry["domain"],
-                            source=f"{directory / INDEX}:{number} ({entry['source']})",
-                            language=entry["language"], duration=entry["duration"], shard=str(shard),
-                            offset=entry["offset"], size=entry["size"]))
-    if len(rows) != summary["samples"]:
-        raise DataError(f"{directory / INDEX} lists {len(rows)} samples, {SUMMARY} says {summary['samples']}",
-                        "re-run `audiobench data shard`")
-    missing = sorted({r.shard for r in rows if not Path(r.shard).is_file()})
-    if missing:
-        raise DataError(f"shard {missing[0]} is missing", "re-run `audiobench data shard` or restore the file")
-    return rows
-
-
-def read_data(path: str | Path, check_audio: bool = True,
-              advance: Callable[[int], None] | None = None) -> list[Row]:
-    """Rows from a JSONL manifest or a shard folder."""
-    return read_shards(path) if Path(path).is_dir() else read_manifest(path, check_audio, advance)
+def read_summary(text: str, where: str) -> dict:
+    """Parse and check a ``shards.json``."""
+    try:
+        summary = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise DataError(f"{where}: not valid JSON ({err.msg})", "re-run `audiobench data shard`") from err
+    if not isinstance(summary, dict) or summary.get("format") != FORMAT or summary.get("version") != VERSION:
+        raise DataError(f"{where}: not an {FORMAT} v{VERSION} summary",
+                        "re-write the shards with this version's `audiobench data shard` or `data prepare`")
+    return summary

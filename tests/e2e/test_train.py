@@ -6,12 +6,14 @@ encoder must equal the trained model's encoder and run through ``audiobench run`
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+import webdataset as wds
 from transformers import WhisperForConditionalGeneration
 
 from audiobench.cli import main
@@ -54,10 +56,13 @@ def test_tiny_recipe_trains_and_its_loss_falls(trained: Path) -> None:
     eval_loss = losses(trained, "eval_loss")
     assert sorted(eval_loss) == [12, 24] and eval_loss[24] < eval_loss[12]
     data_line, step_line = [json.loads(line) for line in (trained / "log.jsonl").read_text().splitlines()[:2]]
-    assert data_line["data"]["dropped_long"] == {} and data_line["data"]["samples_per_epoch"] == 32
+    assert data_line["data"]["samples_per_epoch"] == 32
     assert {"learning_rate", "samples_per_second", "tokens_per_second", "grad_norm"} <= set(step_line)
     report = json.loads((trained / "data_report.json").read_text())
-    assert report["train_rows"] == 48 and report["domains"] == {"music": 8, "sound": 8, "speech": 32}
+    assert report["domains"] == {"music": 8, "sound": 8, "speech": 32}
+    # Counted on the fly: 24 steps x 2 samples, none dropped.
+    assert sum(sum(c.values()) for c in report["counts"].values()) == 48 and report["bad"] == []
+    assert report["dropped"] == {"bad": {}, "too_long": {}, "over_30s": {}}
     assert (trained / "final" / "model.safetensors").is_file() and (trained / "tokenizer").is_dir()
 
 
@@ -66,16 +71,16 @@ def test_resume_reproduces_the_uninterrupted_run(trained: Path, mixture: Path, t
     interrupted = tmp_path / "interrupted"
     interrupted.mkdir()
     shutil.copytree(trained / "checkpoint-20", interrupted / "checkpoint-20")
-    assert train(mixture, interrupted, "--resume") == 0
+    assert train(mixture, interrupted) == 0  # --resume auto is the default
     resumed, reference = losses(interrupted), losses(trained)
     assert sorted(resumed) == list(range(21, 25))
     assert [resumed[s] for s in resumed] == pytest.approx([reference[s] for s in resumed], rel=1e-5)
     assert losses(interrupted, "eval_loss")[24] == pytest.approx(losses(trained, "eval_loss")[24], rel=1e-5)
 
 
-def test_starting_over_a_finished_run_needs_resume(trained: Path, mixture: Path, capsys) -> None:
-    assert train(mixture, trained) == 2
-    assert "already holds checkpoint-" in capsys.readouterr().err
+def test_resume_never_refuses_a_folder_with_checkpoints(trained: Path, mixture: Path, capsys) -> None:
+    assert train(mixture, trained, "--resume", "never") == 2
+    assert "already holds checkpoint-24" in capsys.readouterr().err
 
 
 def test_export_equals_the_trained_encoder_and_runs(trained: Path, tmp_path: Path, capsys) -> None:
@@ -109,16 +114,35 @@ def test_export_equals_the_trained_encoder_and_runs(trained: Path, tmp_path: Pat
     assert results and all("whisper-aut" in r.read_text() for r in results)
 
 
-def test_shards_train_like_the_manifest(trained: Path, mixture: Path, tmp_path: Path) -> None:
+def corrupt_first_clip(shard: Path) -> None:
+    """Rewrite a shard with its first sample's audio replaced by bytes no decoder reads."""
+    samples = list(wds.WebDataset(str(shard), shardshuffle=False))
+    samples[0]["wav"] = b"RIFF" + b"\x00" * 60
+    with wds.TarWriter(str(shard), encoder=False) as sink:
+        for sample in samples:
+            sink.write({k: v for k, v in sample.items() if k != "__url__"})
+
+
+def test_streamed_shards_skip_and_count_bad_clips_and_stop_past_the_limit(mixture: Path, tmp_path: Path,
+                                                                          capsys) -> None:
     shards = tmp_path / "shards"
-    assert main(["data", "shard", str(mixture / "train.jsonl"), "--out", str(shards), "--shard-size", "16"]) == 0
-    assert len(list(shards.glob("shard-*.tar"))) == 3
-    run = tmp_path / "from-shards"
-    assert main(["train", "--recipe", "whisper-aut-tiny", "--data", str(shards), "--out", str(run),
-                 *SHORT[:3], "max_steps=2"]) == 0
-    # Same rows, same sampler order, same first batches (the first update has a zero learning rate).
-    reference = losses(trained)
-    assert losses(run) == pytest.approx({1: reference[1], 2: reference[2]}, rel=1e-5)
+    assert main(["data", "shard", str(mixture / "train.jsonl"), "--out", str(shards), "--shard-size", "4"]) == 0
+    for shard in shards.glob("speech-*.tar"):
+        corrupt_first_clip(shard)
+    stream = ["train", "--recipe", "whisper-aut-tiny", "--data", f"speech={shards}/speech-{{000000..000007}}.tar",
+              *SHORT[:2], "samples_per_epoch=8", "domain_weights.sound=0", "domain_weights.music=0", "max_steps=2",
+              "num_workers=0"]
+    # The reader starts at the top of a shard, so its first sample is a bad one.
+    assert main([*stream, "--out", str(tmp_path / "tolerant"), "max_bad_fraction=0.5"]) == 0
+    report = json.loads((tmp_path / "tolerant" / "data_report.json").read_text())
+    assert report["counts"]["speech"]["bad"] == 1 and report["counts"]["speech"]["ok"] == 3
+    assert report["bad"][0]["key"].startswith("speech-") and "cannot read audio" in report["bad"][0]["reason"]
+    assert len(losses(tmp_path / "tolerant")) == 2
+    capsys.readouterr()
+    assert main([*stream, "--out", str(tmp_path / "strict")]) == 2  # default max_bad_fraction=0.001
+    err = capsys.readouterr().err
+    assert "1 undecodable or empty clips, more than max_bad_fraction=0.001" in err
+    assert len([line for line in err.splitlines() if line.startswith("error:")]) == 1
 
 
 @pytest.mark.parametrize("row, message", [
@@ -143,3 +167,13 @@ def test_a_bad_row_stops_before_training_with_one_line(mixture: Path, tmp_path: 
 def test_an_unknown_key_is_one_line(mixture: Path, tmp_path: Path, capsys) -> None:
     assert train(mixture, tmp_path / "r", "learning_rat=1e-3") == 2
     assert "unknown config key 'learning_rat'" in capsys.readouterr().err
+
+
+def test_the_deepspeed_launchers_local_rank_is_accepted(tmp_path: Path, capsys, monkeypatch) -> None:
+    monkeypatch.delenv("LOCAL_RANK", raising=False)
+    # deepspeed --no_python runs `audiobench --local_rank=N train ...`: the argument reaches the
+    # command line before `train`, and the recipe is then read as usual.
+    assert main(["--local_rank=0", "train", "--recipe", "no-such-recipe", "--data", "x.jsonl",
+                 "--out", str(tmp_path / "r")]) == 2
+    assert "unknown recipe 'no-such-recipe'" in capsys.readouterr().err
+    assert os.environ["LOCAL_RANK"] == "0"

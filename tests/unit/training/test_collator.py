@@ -2,10 +2,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 
 from audiobench.errors import DataError
-from audiobench.training.collator import IGNORE, ClipDataset, TargetEncoder, WhisperCollator, drop_long_targets
+from audiobench.training.collator import IGNORE, ClipDataset, TargetEncoder, WhisperCollator, check_rows, make_item
 from audiobench.training.manifest import Row, read_manifest
 from audiobench.training.tokenizer import CAPTION, EOT, NO_TIMESTAMPS, SOT, TRANSCRIBE, train_bpe
 
@@ -22,18 +24,19 @@ def tokens(tokenizer, ids) -> list[str]:
 
 def test_prompts_transcribe_speech_and_caption_sound_and_music(tokenizer) -> None:
     encoder = TargetEncoder(tokenizer)
-    assert tokens(tokenizer, encoder.prompt("speech", None)) == [SOT, "<|en|>", TRANSCRIBE, NO_TIMESTAMPS]
+    assert tokens(tokenizer, encoder.prompt("speech", "en")) == [SOT, "<|en|>", TRANSCRIBE, NO_TIMESTAMPS]
     assert tokens(tokenizer, encoder.prompt("speech", "de")) == [SOT, "<|de|>", TRANSCRIBE, NO_TIMESTAMPS]
     assert tokens(tokenizer, encoder.prompt("music", "de")) == [SOT, CAPTION, NO_TIMESTAMPS]
     assert tokenizer.eos_token == EOT and tokenizer.pad_token == EOT
 
 
-def test_batch_has_mel_features_shifted_targets_and_masked_labels(small_corpus: Path, tokenizer) -> None:
+def test_batch_has_waveforms_shifted_targets_and_masked_labels(small_corpus: Path, tokenizer) -> None:
     rows = read_manifest(small_corpus)
     encoder = TargetEncoder(tokenizer)
-    batch = WhisperCollator(encoder, num_mel_bins=80)([ClipDataset(rows)[i] for i in (0, 4)])
-    assert batch["input_features"].shape == (2, 80, 3000)
-    assert batch["sample_index"].tolist() == [0, 4]
+    batch = WhisperCollator(encoder)([ClipDataset(rows)[i] for i in (0, 4)])
+    # Workers only decode and resample: 1 s clips at 16 kHz, the log-mel is made on the device.
+    assert batch["waveform"].shape == (2, 16_000) and batch["waveform"].dtype == torch.float32
+    assert batch["keys"] == [rows[0].key, rows[4].key] and batch["status"] == ["ok", "ok"]
     inputs, labels = batch["decoder_input_ids"], batch["labels"]
     assert inputs.shape == labels.shape
     for row, ids, lab in zip((rows[0], rows[4]), inputs.tolist(), labels.tolist()):
@@ -44,19 +47,30 @@ def test_batch_has_mel_features_shifted_targets_and_masked_labels(small_corpus: 
         assert lab[:prompt - 1] == [IGNORE] * (prompt - 1)
         assert lab[prompt - 1:n] == sequence[prompt:] and lab[n - 1] == tokenizer.eos_token_id
         assert all(t == IGNORE for t in lab[n:])
-    assert WhisperCollator(encoder, 128)([ClipDataset(rows)[1]])["input_features"].shape == (1, 128, 3000)
 
 
-def test_targets_over_the_decoder_limit_are_dropped_and_counted(tokenizer) -> None:
-    rows = [Row(key=str(i), text=text, domain=domain, source=f"m:{i}")
-            for i, (text, domain) in enumerate([("clip number 1", "speech"), ("clip " * 40, "speech"),
-                                                ("number " * 40, "sound"), ("clip", "music")])]
-    kept, dropped = drop_long_targets(rows, TargetEncoder(tokenizer, max_positions=20))
-    assert [r.key for r in kept] == ["0", "3"]
-    assert dropped == {"speech": 1, "sound": 1}
+def test_dropped_samples_keep_their_slot_silent_and_unlabelled(tokenizer) -> None:
+    good = make_item("a", "sound", "clip", None, lambda: np.ones(16_000, dtype=np.float32))
+    long_text = make_item("b", "speech", "clip " * 40, "de", lambda: np.ones(100, dtype=np.float32))
+    undecodable = make_item("c", "music", "clip", None, lambda: (_ for _ in ()).throw(DataError("x.wav: broken")))
+    long_speech = make_item("d", "speech", "clip", "de", lambda: np.ones(31 * 16_000, dtype=np.float32))
+    long_music = make_item("e", "music", "clip", None, lambda: np.ones(31 * 16_000, dtype=np.float32))
+    batch = WhisperCollator(TargetEncoder(tokenizer, max_positions=20))(
+        [good, long_text, undecodable, long_speech, long_music])
+    assert batch["status"] == ["ok", "too_long", "bad", "over_30s", "cut"]
+    assert batch["reasons"][2] == "x.wav: broken"
+    labelled = (batch["labels"] != IGNORE).sum(dim=1).tolist()
+    assert labelled[0] > 0 and labelled[4] > 0 and labelled[1:4] == [0, 0, 0]
+    # Sound and music over 30 s are cut to 30 s; the dropped ones are silent.
+    assert batch["waveform"].shape == (5, 30 * 16_000)
+    assert batch["waveform"][1:4].abs().sum() == 0 and batch["waveform"][4].abs().sum() == 30 * 16_000
 
 
-def test_a_language_without_a_token_names_the_row(tokenizer) -> None:
+def test_speech_rows_need_a_language_with_a_token(tokenizer) -> None:
     row = Row(key="0", text="hallo", domain="speech", source="m.jsonl:7", language="xx")
     with pytest.raises(DataError, match="m.jsonl:7: language 'xx' has no <|xx|> token"):
-        drop_long_targets([row], TargetEncoder(tokenizer))
+        check_rows([row], tokenizer, None)
+    unnamed = Row(key="1", text="hallo", domain="speech", source="m.jsonl:8")
+    with pytest.raises(DataError, match="m.jsonl:8: speech row without 'language'"):
+        check_rows([unnamed], tokenizer, None)
+    check_rows([unnamed], tokenizer, "de")  # the recipe's default_language

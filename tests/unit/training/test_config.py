@@ -15,11 +15,23 @@ def test_the_paper_recipe() -> None:
     assert (config.adam_beta1, config.adam_beta2, config.bf16, config.gradient_checkpointing) == (0.9, 0.999, True, True)
     assert config.domain_weights == {"speech": 0.8, "sound": 0.1, "music": 0.1}
     assert config.strategy == "deepspeed" and config.deepspeed_config == "zero2"
-    # 128 = 8 per GPU x 8 GPUs x 2; accumulation follows the world size.
-    assert config.gradient_accumulation(8) == 2
-    assert config.gradient_accumulation(1) == 16
-    with pytest.raises(ConfigError, match="not a multiple of per_device_batch_size x world size = 8 x 3"):
-        config.gradient_accumulation(3)
+    # 128 = 8 per GPU x 8 GPUs x 2; per-device batch (at most 8) and accumulation follow the world size.
+    assert config.batch_plan(8) == (8, 2) and config.batch_plan(1) == (8, 16) and config.batch_plan(16) == (8, 1)
+
+
+def test_every_world_size_up_to_128_keeps_the_effective_batch_or_says_what_to_change() -> None:
+    config = load_config("whisper-aut")
+    for world in range(1, 129):
+        try:
+            per_device, accumulation = config.batch_plan(world)
+        except ConfigError as err:
+            assert 128 % world and f"cannot be split evenly over {world} processes" in err.message
+            assert f"use effective_batch_size={128 // world * world}" in err.hint
+            continue
+        assert per_device * accumulation * world == 128 and per_device <= 8
+    assert config.batch_plan(32) == (4, 1) and config.batch_plan(128) == (1, 1)
+    with pytest.raises(ConfigError, match="use effective_batch_size=120 or 144"):
+        config.batch_plan(24)
 
 
 def test_both_recipes_ship() -> None:

@@ -1,42 +1,46 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 import webdataset as wds
 
 from audiobench.errors import DataError
-from audiobench.training.manifest import load_row_audio, read_manifest
-from audiobench.training.shards import read_data, read_shards, write_shards
+from audiobench.training.manifest import read_manifest
+from audiobench.training.shards import write_shards
 
 
-def test_shards_round_trip_and_are_plain_webdataset(small_corpus: Path, tmp_path: Path) -> None:
+def test_shards_are_per_domain_plain_webdataset(small_corpus: Path, tmp_path: Path) -> None:
     rows = read_manifest(small_corpus)
     out = tmp_path / "shards"
-    summary = write_shards(rows, out, shard_size=4)
-    assert [s["samples"] for s in summary["shards"]] == [4, 2]
-    assert summary["domains"] == {"music": 2, "sound": 1, "speech": 3}
-    back = read_data(out)
-    assert [(r.text, r.domain, r.language) for r in back] == [(r.text, r.domain, r.language) for r in rows]
-    for original, sharded in zip(rows, back):
-        assert np.array_equal(load_row_audio(original, 16_000), load_row_audio(sharded, 16_000))
-    # Any WebDataset reader streams the same samples.
-    samples = list(wds.WebDataset([str(p) for p in sorted(out.glob("shard-*.tar"))], shardshuffle=False))
-    assert [s["__key__"] for s in samples] == [r.key for r in back]
-    assert samples[4]["wav"] == Path(rows[4].audio).read_bytes()
+    summary = write_shards(rows, out, shard_size=2, workers=2)
+    assert {d: e["samples"] for d, e in summary["domains"].items()} == {"speech": 3, "sound": 1, "music": 2}
+    assert [s["name"] for s in summary["domains"]["speech"]["shards"]] == ["speech-000000.tar", "speech-000001.tar"]
+    assert summary["hours"] == pytest.approx(6 / 3600, abs=1e-4)
+    assert json.loads((out / "shards.json").read_text()) == summary
+    # Any WebDataset reader streams them: the original bytes and the metadata.
+    samples = list(wds.WebDataset(str(out / "speech-{000000..000001}.tar"), shardshuffle=False))
+    by_text = {r.text: r for r in rows}
+    assert sorted(json.loads(s["json"])["text"] for s in samples) == ["clip number 0", "clip number 1", "clip number 2"]
+    for sample in samples:
+        meta = json.loads(sample["json"])
+        assert sample["wav"] == Path(by_text[meta["text"]].audio).read_bytes() and meta["domain"] == "speech"
 
 
-def test_an_interrupted_write_is_not_read(small_corpus: Path, tmp_path: Path) -> None:
+def test_an_interrupted_write_resumes_and_unreadable_clips_are_listed(small_corpus: Path, tmp_path: Path) -> None:
+    rows = read_manifest(small_corpus)
+    Path(rows[3].audio).write_bytes(b"not audio")
     out = tmp_path / "shards"
-    write_shards(read_manifest(small_corpus), out, shard_size=10)
+    write_shards(rows, out, shard_size=1)
+    # A crash after two shards: the summary and the other shards are missing.
     (out / "shards.json").unlink()
-    with pytest.raises(DataError, match="has no shards.json"):
-        read_shards(out)
-
-
-def test_shards_refuse_a_used_folder(small_corpus: Path, tmp_path: Path) -> None:
-    rows = read_manifest(small_corpus)
-    write_shards(rows, tmp_path / "s", 3)
-    with pytest.raises(DataError, match="already holds shards"):
-        write_shards(rows, tmp_path / "s", 3)
+    for tar in sorted(out.glob("*.tar"))[2:]:
+        tar.unlink()
+    kept = {p.name: p.stat().st_mtime_ns for p in sorted(out.glob("*.tar"))}
+    summary = write_shards(rows, out, shard_size=1)
+    assert all((out / name).stat().st_mtime_ns == t for name, t in kept.items())  # not rewritten
+    assert summary["samples"] == 5 and "sound" not in summary["domains"]
+    assert [s["source"] for s in summary["skipped"]] == [rows[3].source]
+    with pytest.raises(DataError, match="already holds finished shards"):
+        write_shards(rows, out, shard_size=1)

@@ -39,7 +39,8 @@ def test_pretrained_base_gets_the_caption_token_and_trains(small_corpus: Path, t
     base = local_base(tmp_path / "base", [r.text for r in read_manifest(small_corpus)])
     config = load_config("whisper-aut", None, [f"base_model={base}", "strategy=ddp", "bf16=false", "num_workers=0",
                                               "per_device_batch_size=2", "effective_batch_size=2", "max_steps=2",
-                                              "domain_weights.sound=0.2", "save_steps=100"])
+                                              "domain_weights.sound=0.2", "save_steps=100",
+                                              "default_language=en"])
     run = prepare(config, str(small_corpus), tmp_path / "run")
     model = run.trainer.model
     tokenizer = run.trainer.processing_class
