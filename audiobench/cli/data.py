@@ -48,13 +48,18 @@ def manifest_info(task: str, protocol: Optional[str], data_root: Optional[Path])
 
 
 @data_app.command("info")
-def info(task: str = typer.Argument(..., help="Task name."), protocol: Optional[str] = common.PROTOCOL,
+def info(task: str = typer.Argument(..., help="Task name, or a prepared / sharded folder."), protocol: Optional[str] = common.PROTOCOL,
          data_root: Optional[Path] = common.DATA_ROOT,
          as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables.")) -> None:
     """Validate a data tree and print split sizes per fold and class counts (embeds nothing).
 
     Example: audiobench data info speechcommands --protocol paper
+
+    A folder written by `data prepare CORPUS` or `data shard` instead: its clips, hours and domains.
     """
+    if Path(task).is_dir():
+        shard_set(Path(task), as_json)
+        return
     summary = manifest_info(task, protocol, data_root)
     if as_json:
         console.print_json(json.dumps(summary))
@@ -79,6 +84,26 @@ def info(task: str = typer.Argument(..., help="Task name."), protocol: Optional[
                           f"(e.g. {', '.join(summary['missing'][:3])})")
     if summary["unused"]:
         err_console.print(f"{len(summary['unused'])} clip(s) in the tree are not used by this protocol")
+
+
+def shard_set(folder: Path, as_json: bool) -> None:
+    from audiobench.training.corpora import shard_set_info
+
+    summary = shard_set_info(folder)
+    if as_json:
+        console.print_json(json.dumps(summary))
+        return
+    console.print(f"[bold]{summary['folder']}[/] ({summary['corpus']}): {summary['clips']:,} clips, "
+                  f"{summary['hours']:.2f} h", soft_wrap=True)
+    table = Table()
+    for column in ("domain", "clips", "hours", "shards"):
+        table.add_column(column, justify="right")
+    for domain, entry in summary["domains"].items():
+        table.add_row(domain, f"{entry['clips']:,}", f"{entry['hours']:.2f}", str(entry["shards"]))
+    console.print(table)
+    if summary["skipped"] or summary["missing_audio"]:
+        err_console.print(f"{summary['skipped']} unreadable clip(s) skipped, {summary['missing_audio']} entries "
+                          "without audio (listed in shards.json and missing.txt)")
 
 
 def register(app: typer.Typer) -> None:

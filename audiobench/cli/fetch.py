@@ -73,16 +73,42 @@ def byte_progress(description: str) -> Iterator[tuple[Callable[[int, Optional[in
                lambda stage: progress.update(task_id, description=f"{description} ({stage})"))
 
 
-def prepare(task: str = typer.Argument(..., help="gtzan."),
-            source: Path = typer.Option(..., "--from", help="Your archive (.tar.gz or .zip) or a folder holding "
-                                        "genres/ or genres_original/."),
-            root: Optional[Path] = ROOT) -> None:
-    """Put a dataset you already have into audiobench's layout and check every file decodes.
+def prepare(task: str = typer.Argument(..., help="gtzan (a benchmark task), or a training corpus: librispeech, "
+                                        "commonvoice, audiocaps, clotho, wavcaps, musiccaps, songdescriber, labels."),
+            source: Path = typer.Option(..., "--from", help="gtzan: your archive (.tar.gz or .zip) or a folder holding "
+                                        "genres/ or genres_original/; a corpus: the folder of your download."),
+            root: Optional[Path] = ROOT,
+            out: Optional[Path] = typer.Option(None, "--out", help="Corpus: new folder for its shards and manifest."),
+            split: Optional[str] = typer.Option(None, "--split", help="Corpus split (librispeech: train-clean-100, "
+                                                "...; commonvoice: train; audiocaps: train; clotho: development)."),
+            audio: Optional[Path] = typer.Option(None, "--audio", help="audiocaps, musiccaps, labels: the folder of "
+                                                 "the clips you downloaded (default: --from)."),
+            labels_csv: Optional[Path] = typer.Option(None, "--csv", help="labels: the CSV with a file and a label "
+                                                      "column."),
+            file_column: str = typer.Option("fname", "--file-column", help="labels: the CSV's file column."),
+            label_column: str = typer.Option("labels", "--label-column", help="labels: the CSV's label column "
+                                             "(several labels separated by commas)."),
+            domain: str = typer.Option("sound", "--domain", help="labels: sound or music."),
+            shard_size: int = typer.Option(1000, "--shard-size", min=1, help="Corpus: clips per tar shard."),
+            workers: int = typer.Option(1, "--workers", min=1, help="Corpus: shards written in parallel."),
+            seed: int = typer.Option(0, "--seed", help="Corpus: seed of the shuffle and of the label captions.")
+            ) -> None:
+    """Put a dataset you already have into audiobench's layout and check every file.
 
     Example: audiobench data prepare gtzan --from ~/Downloads/genres.tar.gz
+
+    Example: audiobench data prepare librispeech --from ~/LibriSpeech --split train-clean-100 --out prepared/ls100
     """
     if task != "gtzan":
-        raise ConfigError(f"`data prepare` is for gtzan, not '{task}'", f"use `audiobench data download {task}`")
+        from audiobench.cli.train import prepare_corpus
+        from audiobench.training.corpora import CorpusOptions
+
+        if out is None:
+            raise ConfigError(f"`data prepare {task}` needs --out", "pass a new folder for the shards and manifest")
+        options = CorpusOptions(split=split, audio=audio, csv=labels_csv, file_column=file_column,
+                                label_column=label_column, domain=domain, seed=seed)
+        prepare_corpus(task, source, out, options, shard_size, workers)
+        return
     root = root or common.default_data_root(task)
     with err_console.status(f"preparing gtzan from {source}"):
         report = prepare_gtzan(source, root)

@@ -175,6 +175,29 @@ def print_shard_summary(summary: dict, out: Path) -> None:
                           f"{first['source']}: {first['reason']} (all listed in {out / 'shards.json'})")
 
 
+def prepare_corpus(name: str, source: Path, out: Path, options, shard_size: int, workers: int) -> None:
+    """``data prepare CORPUS``: read a downloaded corpus, write shards and a manifest."""
+    from audiobench.training.corpora import prepare_corpus as prepare
+
+    with contextlib.ExitStack() as stack:
+        reading = err_console.status(f"reading {name} from {source}")
+        reading.start()
+        stack.callback(reading.stop)
+        state = {}
+
+        def start(rows: int) -> None:  # the corpus is read: from here on, shards are written
+            reading.stop()
+            state["advance"] = stack.enter_context(progress_bar(f"writing {name} shards", total=rows))
+
+        summary = prepare(name, source, out, options, shard_size, workers,
+                          advance=lambda n: state["advance"](n), on_rows=start)
+    print_shard_summary(summary, out)
+    if summary["missing_audio"]:
+        err_console.print(f"[yellow]{summary['missing_audio']} entries have no audio on disk[/] "
+                          f"(listed in {out / 'missing.txt'})")
+    console.print(f"next: audiobench data info {out}; audiobench train --data {out} ...")
+
+
 def register(app: typer.Typer) -> None:
     from audiobench.cli.data import data_app
 
