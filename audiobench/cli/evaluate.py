@@ -10,7 +10,7 @@ import typer
 from audiobench.cli import common
 from audiobench.cli.common import err_console
 
-PROBE = typer.Option("logistic", "--probe", help="logistic (tuned L2) | paper (the paper's nn.Linear recipe).")
+PROBE = typer.Option("logistic", "--probe", help="logistic (tuned L2) | mlp (one hidden layer, early stopping) | paper (the paper's nn.Linear recipe).")
 LAYER = typer.Option("last", "--layer", help="last | all | an index (0 = input embeddings).")
 POOLING = typer.Option("masked-mean", "--pooling", help="masked-mean (real-audio frames) | padded-mean (whole window).")
 SEED = typer.Option(0, "--seed", help="Seed of the probe.")

@@ -11,8 +11,10 @@ import pytest
 import torch
 from transformers import WhisperConfig, WhisperFeatureExtractor, WhisperModel
 
-from audiobench.extraction import EmbedOptions, embed
 from audiobench.encoders import build_encoder
+from audiobench.evaluate import load_embeddings
+from audiobench.extraction import EmbedOptions, embed, usable_mask
+from audiobench.probes import LogisticProbe
 from audiobench.results import SCHEMA_VERSION
 from audiobench.tasks import get_task
 
@@ -36,6 +38,24 @@ def test_logmel_learns_every_synthetic_task(task: str, synth_root: Path, tmp_pat
     assert len(result["task"]["manifest_sha256"]) == 64
     assert 0.0 <= result["scores"]["mean"] <= 1.0 and result["timing"]["clips_encoded"] == result["task"]["clips"]
     assert set(result["env"]["packages"]) >= {"torch", "transformers", "audiobench"}
+    assert_sklearn_solver_agrees(task, synth_root / task, tmp_path / "cache", result)
+
+
+def assert_sklearn_solver_agrees(task: str, root: Path, cache_dir: Path, result: dict) -> None:
+    """The run's probe (torch L-BFGS) and scikit-learn's lbfgs, on the same cached features of
+    the first fold, reach the same test accuracy within half a point."""
+    manifest = get_task(task).manifest(root)
+    encoder = build_encoder("logmel")
+    cache, report = embed(encoder, manifest, cache_dir, EmbedOptions(num_workers=0))
+    assert report.encoded == 0  # the run's cache, read back
+    X = load_embeddings(cache, report, usable_mask(manifest, report), "masked-mean", 0, encoder.dim)
+    y = np.array([clip.label for clip in manifest.clips])
+    fold = manifest.folds[0]
+    train, valid, test = (np.array(getattr(fold, role), dtype=int) for role in ("train", "valid", "test"))
+    groups = np.array([clip.group or clip.id for clip in manifest.clips])[train]
+    reference = LogisticProbe(solver="sklearn").fit(X[train], y[train], X[valid], y[valid], groups)
+    assert result["probe"]["selected"][fold.name]["solver"] == "torch"
+    assert abs((reference.predict(X[test]) == y[test]).mean() - result["scores"]["per_fold"][fold.name]) <= 0.005
 
 
 def export(run_cli, tmp_path: Path, root: Path, *extra: str, cache: str = "cache", name: str = "out.npz"):
@@ -120,7 +140,7 @@ def test_layer_all_writes_one_result_per_layer_and_probe_reuses_the_cache(synth_
     assert code == 0, err
     [paper] = (tmp_path / "results").glob("*__paper__padded-mean__L1__float32__*.json")
     result = json.loads(paper.read_text())
-    assert result["probe"]["settings"] == {"epochs": 50, "lr": 0.001, "batch_size": 64, "seed": 0}
+    assert result["probe"]["settings"] == {"epochs": 50, "lr": 0.001, "batch_size": 64, "balanced": False, "seed": 0}
     assert result["timing"]["clips_encoded"] == 0
 
 
