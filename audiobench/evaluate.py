@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -75,8 +76,9 @@ def probe_folds(manifest: Manifest, embeddings: np.ndarray, usable: np.ndarray, 
         if len(test) == 0:
             raise ConfigError(f"fold {fold.name} of {manifest.protocol_id} has no test clips",
                               "check the data tree with `audiobench data info`")
-        probe = make_probe(probe_name, seed, device)
-        probe.fit(embeddings[train], labels[train], embeddings[valid], labels[valid], groups[train])
+        probe = make_probe(probe_name, seed, device, manifest.balanced)
+        probe.fit(embeddings[train], labels[train], embeddings[valid], labels[valid], groups[train],
+                  n_classes=len(manifest.label_names))
         predicted = probe.predict(embeddings[test])
         per_fold[fold.name] = float((predicted == labels[test]).mean())
         predictions[fold.name] = {"ids": [manifest.clips[i].id for i in test],

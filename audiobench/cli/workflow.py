@@ -71,7 +71,7 @@ def probe_and_write(encoder: Encoder, manifest: Manifest, cache, report: EmbedRe
         for index in layers:
             embeddings = load_embeddings(cache, report, usable, pooling, index, encoder.dim)
             outcome = probe_folds(manifest, embeddings, usable, probe, seed, probe_device, on_fold=advance)
-            settings = make_probe(probe, seed, probe_device).settings()
+            settings = make_probe(probe, seed, probe_device, manifest.balanced).settings()
             result = make_result(encoder, random_init, manifest, cache, report, probe, settings, seed, index,
                                  pooling, outcome)
             results.append((result, write_result(result, results_dir)))

@@ -65,6 +65,8 @@ class Manifest:
     unused: list[tuple[str, str]] = field(default_factory=list)
     #: Clips the protocol names that the tree lacks, as ids; reported and stamped on results.
     missing: list[str] = field(default_factory=list)
+    #: The protocol weights every class equally in training (probes' class-weighted loss).
+    balanced: bool = False
 
     @property
     def protocol_id(self) -> str:
@@ -95,6 +97,8 @@ class Manifest:
 class Protocol:
     name: str
     description: str
+    #: Train as if every class were equally frequent (SUPERB keyword spotting samples so).
+    balanced: bool = False
 
 
 class Task(ABC):
@@ -130,7 +134,9 @@ class Task(ABC):
         root = Path(root).expanduser()
         if not root.is_dir():
             raise DataError(f"data root {root} for task {self.name} does not exist", self.how_to_get)
-        return self.build_manifest(root, protocol)
+        manifest = self.build_manifest(root, protocol)
+        manifest.balanced = next(p.balanced for p in self.protocols if p.name == protocol)
+        return manifest
 
     @abstractmethod
     def build_manifest(self, root: Path, protocol: str) -> Manifest:

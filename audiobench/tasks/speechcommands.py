@@ -40,7 +40,8 @@ class SpeechCommands(Task):
         Protocol("v2-35", "v0.02, 35 words, official validation/testing lists"),
         Protocol("v1-30", "v0.01, 30 words, official validation/testing lists"),
         Protocol("paper", "SUPERB KS (the paper's): v0.01 lists mapped to 10 words + _unknown_ + "
-                          "_silence_; test = the 3,081-clip test_set_v0.01"),
+                          "_silence_, classes balanced in training; test = the 3,081-clip test_set_v0.01",
+                 balanced=True),
     )
     homepage = "https://www.tensorflow.org/datasets/catalog/speech_commands"
     license = "CC BY 4.0"
