@@ -17,7 +17,7 @@ from audiobench import __version__
 from audiobench.cache import POOLINGS, EmbeddingCache
 from audiobench.extraction import EmbedReport
 from audiobench.encoders.base import Encoder
-from audiobench.errors import ConfigError
+from audiobench.errors import ConfigError, DataError
 from audiobench.probes import make_probe
 from audiobench.results import (EncoderInfo, Extraction, FoldPredictions, ProbeInfo, Result, Scores, SkippedClip,
                                 SplitSize, TaskInfo, Timing, environment, now)
@@ -76,6 +76,7 @@ def probe_folds(manifest: Manifest, embeddings: np.ndarray, usable: np.ndarray, 
         if len(test) == 0:
             raise ConfigError(f"fold {fold.name} of {manifest.protocol_id} has no test clips",
                               "check the data tree with `audiobench data info`")
+        check_fold(manifest, fold.name, embeddings, labels, {"train": train, "valid": valid, "test": test})
         probe = make_probe(probe_name, seed, device, manifest.balanced)
         probe.fit(embeddings[train], labels[train], embeddings[valid], labels[valid], groups[train],
                   n_classes=len(manifest.label_names))
@@ -87,6 +88,32 @@ def probe_folds(manifest: Manifest, embeddings: np.ndarray, usable: np.ndarray, 
         if on_fold:
             on_fold(1)
     return ProbeOutcome(per_fold, predictions, selected, time.perf_counter() - start)
+
+
+def check_fold(manifest: Manifest, fold: str, embeddings: np.ndarray, labels: np.ndarray,
+               splits: dict[str, np.ndarray]) -> None:
+    """Refuse a fold that cannot be probed honestly: non-finite features, a training split of
+    one class, or a class to validate or test on that training never saw. One line naming the
+    task, fold, split and class."""
+    where = f"{manifest.protocol_id}, fold {fold}"
+    for role, rows in splits.items():
+        bad = rows[~np.isfinite(embeddings[rows]).all(axis=1)]
+        if len(bad):
+            clip = manifest.clips[bad[0]]
+            raise DataError(f"{where}, {role} split: {len(bad)} clip(s) have NaN or inf features, e.g. {clip.id} "
+                            f"(class {manifest.label_names[clip.label]})",
+                            "check the audio (audiobench data info) and re-embed; no result was written")
+    trained = set(labels[splits["train"]].tolist())
+    if len(trained) < 2:
+        only = ", ".join(manifest.label_names[c] for c in sorted(trained)) or "none"
+        raise DataError(f"{where}, train split: only one class ({only}); a probe needs at least two",
+                        "check the data tree and protocol (audiobench data info); no result was written")
+    for role in ("valid", "test"):
+        unseen = sorted(set(labels[splits[role]].tolist()) - trained)
+        if unseen:
+            raise DataError(f"{where}, {role} split: class {manifest.label_names[unseen[0]]} has no training clips"
+                            + (f" (and {len(unseen) - 1} more)" if len(unseen) > 1 else ""),
+                            "check the data tree and protocol (audiobench data info); no result was written")
 
 
 def load_embeddings(cache: EmbeddingCache, report: EmbedReport, usable: np.ndarray, pooling: str,

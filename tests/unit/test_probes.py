@@ -3,6 +3,8 @@ convergence is recorded; the mlp and paper recipes; bad inputs refused before fi
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -157,3 +159,25 @@ def test_unknown_probe_name() -> None:
     with pytest.raises(UnknownNameError, match="available: logistic, mlp, paper"):
         make_probe("svm", seed=0)
 
+
+def toy_manifest(labels: list[int], train: list[int], test: list[int]):
+    from audiobench.tasks.base import Clip, Fold, Manifest
+
+    clips = [Clip(f"clip{i}.wav", label) for i, label in enumerate(labels)]
+    return Manifest("toy", "p", Path("."), clips, ["cat", "dog", "owl"], [Fold("fold1", tuple(train), (), tuple(test))])
+
+
+@pytest.mark.parametrize("labels, train, test, poison, message", [
+    ([0, 1, 0, 1, 0, 1], [0, 1, 2, 3], [4, 5], 1, r"toy/p, fold fold1, train split: 1 clip\(s\) have NaN or inf features, e\.g\. clip1\.wav \(class dog\)"),
+    ([0, 0, 0, 0, 1, 2], [0, 1, 2, 3], [4, 5], None, r"toy/p, fold fold1, train split: only one class \(cat\)"),
+    ([0, 1, 0, 1, 2, 1], [0, 1, 2, 3], [4, 5], None, r"toy/p, fold fold1, test split: class owl has no training clips"),
+])
+def test_bad_inputs_are_refused_naming_task_split_and_class(labels, train, test, poison, message) -> None:
+    from audiobench.errors import DataError
+    from audiobench.evaluate import probe_folds
+
+    X = np.random.default_rng(0).normal(size=(len(labels), 4)).astype(np.float32)
+    if poison is not None:
+        X[poison, 2] = np.inf
+    with pytest.raises(DataError, match=message):
+        probe_folds(toy_manifest(labels, train, test), X, np.ones(len(labels), bool), "logistic", 0)
