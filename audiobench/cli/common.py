@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Iterator
 
 import typer
@@ -23,16 +21,6 @@ class CliState:
 
 
 state = CliState()
-
-
-def default_data_root(task: str) -> Path:
-    base = os.environ.get("AUDIOBENCH_DATA")
-    return Path(base) / task if base else Path.home() / ".cache" / "audiobench" / "data" / task
-
-
-def default_cache_dir() -> Path:
-    base = os.environ.get("AUDIOBENCH_CACHE")
-    return Path(base) if base else Path.home() / ".cache" / "audiobench" / "embeddings"
 
 
 # Shared option definitions, so every command spells them the same way.

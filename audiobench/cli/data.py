@@ -9,6 +9,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
+from audiobench.api import default_data_root
 from audiobench.cli import common
 from audiobench.cli.common import console, err_console
 from audiobench.tasks import get_task
@@ -36,7 +37,7 @@ def synth(out: Path = typer.Option(..., "--out", help="Directory; each task goes
 
 
 def manifest_info(task: str, protocol: Optional[str], data_root: Optional[Path]) -> dict:
-    manifest = get_task(task).manifest(data_root or common.default_data_root(task), protocol)
+    manifest = get_task(task).manifest(data_root or default_data_root(task), protocol)
     folds = {}
     for fold in manifest.folds:
         folds[fold.name] = {role: {"clips": len(getattr(fold, role)), "classes": manifest.class_counts(fold, role)}

@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from audiobench.cli.common import console, err_console
+from audiobench.cli.common import console, err_console, progress_bar
 from audiobench.cli.compare import leaderboard
 from audiobench.cli.data import DEFAULT_SYNTH_TASKS
 
@@ -26,7 +26,7 @@ def demo(workdir: Optional[Path] = typer.Option(None, "--workdir", help="Where t
          results_dir: Path = typer.Option(Path("results/demo"), "--results-dir")) -> None:
     """Synthesise the tiny suite, run logmel and a random-init whisper-micro on ESC-50, GTZAN and
     Speech Commands, and print the leaderboard. No network."""
-    from audiobench.cli.workflow import EmbedOptions, build_encoder, embed_manifest, load_manifest, probe_and_write
+    from audiobench import api
     from audiobench.formats import to_rich
     from audiobench.synth import synthesize
 
@@ -37,12 +37,10 @@ def demo(workdir: Optional[Path] = typer.Option(None, "--workdir", help="Where t
             if not root.exists():
                 summary = synthesize(task, root, "tiny", seed=0)
                 err_console.print(f"synthesised {task}: {summary['clips']} clips")
-            manifest = load_manifest(task, None, root)
+            manifest = api.load_manifest(task, None, root)
             for name, random_init in DEMO_ENCODERS:
-                encoder = build_encoder(name, random_init=random_init)
-                cache, report = embed_manifest(encoder, manifest, base / "cache", EmbedOptions(batch_size=8))
-                probe_and_write(encoder, manifest, cache, report, random_init, "logistic", "last", "masked-mean", 0,
-                                "cpu", results_dir)
+                api.run(name, manifest, random_init=random_init, device="cpu", batch_size=8, cache_dir=base / "cache",
+                        results_dir=results_dir, progress=progress_bar)
     _, board = leaderboard([results_dir], baseline="logmel", force=False, with_reference=False)
     console.print(to_rich(board))
     console.print(f"Results: {results_dir} (again: audiobench compare {results_dir})")

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
+from rich.table import Table
 
 from audiobench.cli import common
-from audiobench.cli.common import err_console
+from audiobench.cli.common import console, err_console
+
+if TYPE_CHECKING:
+    from audiobench.results import Result
+    from audiobench.tasks.base import Manifest
 
 PROBE = typer.Option("logistic", "--probe", help="logistic (tuned L2) | mlp (one hidden layer, early stopping) | paper (the paper's nn.Linear recipe).")
 LAYER = typer.Option("last", "--layer", help="last | all | an index (0 = input embeddings).")
@@ -28,15 +33,18 @@ def run(encoder: str = common.ENCODER, task: str = common.TASK, protocol: Option
 
     Example: audiobench run --encoder whisper-large-v3 --task esc50 --layer all
     """
-    from audiobench.cli import workflow
-    workflow.check_options(encoder, task, device, dtype, pooling, probe)
-    manifest = workflow.load_manifest(task, protocol, data_root)
-    model = workflow.build_encoder(encoder, weights, random_init)
-    workflow.parse_layers(layer, model.num_layers)
-    options = workflow.EmbedOptions(batch_size=batch_size, device=device, dtype=dtype, num_workers=workers, skip_bad=skip_bad)
-    cache, report = workflow.embed_manifest(model, manifest, cache_dir, options)
-    workflow.print_results(workflow.probe_and_write(model, manifest, cache, report, random_init, probe, layer, pooling, seed,
-                                  device, results_dir))
+    from audiobench import api
+
+    api.check_options(encoder, task, device, dtype, pooling, probe)
+    manifest = _manifest(task, protocol, data_root)
+    results = api.run(encoder, manifest, probe=probe, layer=layer, pooling=pooling, seed=seed, device=device,
+                      dtype=dtype, batch_size=batch_size, workers=workers, cache_dir=cache_dir,
+                      results_dir=results_dir, weights=weights, random_init=random_init, skip_bad=skip_bad,
+                      progress=common.progress_bar)
+    first = results[0]
+    _print_embedding(first.task.clips, first.timing.cache_hits, first.timing.clips_encoded, first.env.device,
+                     first.timing.clips_per_second, [(s.id, s.reason) for s in first.task.skipped])
+    print_results(results, results_dir)
 
 
 def embed_command(encoder: str = common.ENCODER, task: str = common.TASK, protocol: Optional[str] = common.PROTOCOL,
@@ -50,15 +58,19 @@ def embed_command(encoder: str = common.ENCODER, task: str = common.TASK, protoc
 
     Example: audiobench embed --encoder whisper-base --task gtzan --export gtzan.npz
     """
-    from audiobench.cli import workflow
-    workflow.check_options(encoder, task, device, dtype, pooling)
-    manifest = workflow.load_manifest(task, protocol, data_root)
-    model = workflow.build_encoder(encoder, weights, random_init)
-    options = workflow.EmbedOptions(batch_size=batch_size, device=device, dtype=dtype, num_workers=workers, skip_bad=skip_bad)
-    cache, report = workflow.embed_manifest(model, manifest, cache_dir, options)
-    err_console.print(f"cache: {cache.directory}")
+    from audiobench import api
+
+    api.check_options(encoder, task, device, dtype, pooling)
+    manifest = _manifest(task, protocol, data_root)
+    embedding = api.embed(encoder, manifest, cache_dir=cache_dir, weights=weights, random_init=random_init,
+                          device=device, dtype=dtype, batch_size=batch_size, workers=workers,
+                          skip_bad=skip_bad, progress=common.progress_bar)
+    report, model = embedding.report, embedding.encoder
+    _print_embedding(report.clips, report.cache_hits, report.encoded, report.device, report.clips_per_second,
+                     report.skipped)
+    err_console.print(f"cache: {embedding.cache.directory}")
     if export:
-        count = workflow.export_npz(export, manifest, cache, report, pooling, model.num_layers, model.dim)
+        count = embedding.export_npz(export, pooling)
         err_console.print(f"wrote {count} clips x {model.num_layers} layers x {model.dim} ({pooling}) to {export}")
 
 
@@ -72,16 +84,51 @@ def probe_command(encoder: str = common.ENCODER, task: str = common.TASK, protoc
 
     Example: audiobench probe --encoder whisper-base --task esc50 --layer all --pooling padded-mean
     """
-    from audiobench.cli import workflow
-    workflow.check_options(encoder, task, device, dtype, pooling, probe)
-    manifest = workflow.load_manifest(task, protocol, data_root)
-    model = workflow.build_encoder(encoder, weights, random_init)
-    workflow.parse_layers(layer, model.num_layers)
-    cache, report = workflow.cached(model, manifest, cache_dir or common.default_cache_dir(), dtype, device, skip_bad)
-    if report.skipped:
-        err_console.print(f"[yellow]skipping {len(report.skipped)} clip(s) that failed to decode during embed[/]")
-    workflow.print_results(workflow.probe_and_write(model, manifest, cache, report, random_init, probe, layer, pooling, seed,
-                                  device, results_dir))
+    from audiobench import api
+
+    api.check_options(encoder, task, device, dtype, pooling, probe)
+    manifest = _manifest(task, protocol, data_root)
+    results = api.probe(encoder, manifest, probe=probe, layer=layer, pooling=pooling, seed=seed, device=device,
+                        dtype=dtype, cache_dir=cache_dir, results_dir=results_dir, weights=weights,
+                        random_init=random_init, skip_bad=skip_bad, progress=common.progress_bar)
+    if results[0].task.skipped:
+        err_console.print(f"[yellow]skipping {len(results[0].task.skipped)} clip(s) that failed to decode during "
+                          "embed[/]")
+    print_results(results, results_dir)
+
+
+def _manifest(task: str, protocol: Optional[str], data_root: Optional[Path]) -> "Manifest":
+    """The task's manifest, with a note about clips it names that are missing or unused."""
+    from audiobench.api import load_manifest
+
+    manifest = load_manifest(task, protocol, data_root)
+    if manifest.missing:
+        err_console.print(f"[yellow]note:[/] {len(manifest.missing)} clip(s) named by {manifest.protocol_id} are "
+                          f"not in {manifest.root} (e.g. {manifest.missing[0]}); results are stamped with this "
+                          "manifest and are not comparable with full-data results")
+    if manifest.unused:
+        err_console.print(f"{len(manifest.unused)} clip(s) of the tree are not used by {manifest.protocol_id}")
+    return manifest
+
+
+def _print_embedding(clips: int, cache_hits: int, encoded: int, device: str, clips_per_second: Optional[float],
+                     skipped: list[tuple[str, str]]) -> None:
+    speed = f", {clips_per_second:.1f} clips/s" if clips_per_second else ""
+    err_console.print(f"{clips} clips: {cache_hits} cached, {encoded} encoded on {device}{speed}")
+    if skipped:
+        err_console.print(f"[yellow]skipped {len(skipped)} unreadable clip(s)[/] (--skip-bad): "
+                          + "; ".join(f"{i}: {r}" for i, r in skipped[:5]))
+
+
+def print_results(results: list["Result"], results_dir: Path) -> None:
+    table = Table(title="Results")
+    for column in ("encoder", "task", "probe", "layer", "pooling", "accuracy", "folds", "file"):
+        table.add_column(column)
+    for r in results:
+        folds = " ".join(f"{v * 100:.1f}" for v in r.scores.per_fold.values())
+        table.add_row(r.encoder.name, r.task.protocol_id, r.probe.name, str(r.layer), r.pooling,
+                      f"{r.scores.mean * 100:.2f} ± {r.scores.std * 100:.2f}", folds, str(results_dir / r.filename))
+    console.print(table)
 
 
 def register(app: typer.Typer) -> None:

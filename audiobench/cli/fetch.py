@@ -17,7 +17,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from audiobench.cli import common
+from audiobench.api import default_data_root
 from audiobench.cli.common import console, err_console
 from audiobench.cli.data import data_app
 from audiobench.download import fetch, prepare_gtzan, sources_for
@@ -47,7 +47,7 @@ def download(task: str = typer.Argument(..., help="esc50 | speechcommands."),
     sources = sources_for(task, only)
     if sha256 and len(sources) != 1:
         raise ConfigError("--sha256 pins one archive", f"add --only with one of {', '.join(s.name for s in sources)}")
-    root = root or common.default_data_root(task)
+    root = root or default_data_root(task)
     for source in sources:
         with byte_progress(f"{task} {source.name}") as (on_progress, on_stage):
             record = fetch(source, root, mirror=mirror, sha256=sha256, keep_archive=keep_archive,
@@ -109,7 +109,7 @@ def prepare(task: str = typer.Argument(..., help="gtzan (a benchmark task), or a
                                 label_column=label_column, domain=domain, seed=seed)
         prepare_corpus(task, source, out, options, shard_size, workers)
         return
-    root = root or common.default_data_root(task)
+    root = root or default_data_root(task)
     with err_console.status(f"preparing gtzan from {source}"):
         report = prepare_gtzan(source, root)
     exts = ", ".join(f"{n} {ext}" for ext, n in sorted(report.extensions.items()))
