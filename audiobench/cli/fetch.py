@@ -91,7 +91,9 @@ def prepare(task: str = typer.Argument(..., help="gtzan (a benchmark task), or a
             domain: str = typer.Option("sound", "--domain", help="labels: sound or music."),
             shard_size: int = typer.Option(1000, "--shard-size", min=1, help="Corpus: clips per tar shard."),
             workers: int = typer.Option(1, "--workers", min=1, help="Corpus: shards written in parallel."),
-            seed: int = typer.Option(0, "--seed", help="Corpus: seed of the shuffle and of the label captions.")
+            seed: int = typer.Option(0, "--seed", help="Corpus: seed of the shuffle and of the label captions."),
+            pcm16k: bool = typer.Option(False, "--pcm16k", help="Corpus: store clips as 16 kHz 16-bit PCM WAV "
+                                        "(decoded and resampled now; training workers then only copy samples).")
             ) -> None:
     """Put a dataset you already have into audiobench's layout and check every file.
 
@@ -107,7 +109,7 @@ def prepare(task: str = typer.Argument(..., help="gtzan (a benchmark task), or a
             raise ConfigError(f"`data prepare {task}` needs --out", "pass a new folder for the shards and manifest")
         options = CorpusOptions(split=split, audio=audio, csv=labels_csv, file_column=file_column,
                                 label_column=label_column, domain=domain, seed=seed)
-        prepare_corpus(task, source, out, options, shard_size, workers)
+        prepare_corpus(task, source, out, options, shard_size, workers, pcm16k)
         return
     root = root or default_data_root(task)
     with err_console.status(f"preparing gtzan from {source}"):

@@ -17,6 +17,10 @@ def _main_process() -> bool:
     return os.environ.get("RANK", "0") == "0"
 
 
+PCM16K_HELP = ("Store clips decoded and resampled to 16 kHz 16-bit PCM WAV (about 1 MB per 30 s) instead of "
+               "their original bytes: training workers then only copy samples.")
+
+
 def _describe_counts(counts: dict[str, int]) -> str:
     return ", ".join(f"{name} {n}" for name, n in sorted(counts.items())) or "none"
 
@@ -124,7 +128,8 @@ def train(
         report = run.report
         err_console.print("dropped: " + "; ".join(f"{why} {_describe_counts(n)}"
                                                    for why, n in report.to_dict()["dropped"].items())
-                          + f"; cut to 30 s: {_describe_counts(report.dropped('cut'))} (details: {out / 'data_report.json'})")
+                          + f"; cut to 30 s: {_describe_counts(report.dropped('cut'))} "
+                          f"(details: {out / 'data_report.json'})")
         err_console.print(f"done: train loss {metrics['train_loss']:.4f} in {metrics['train_runtime']:.0f} s; "
                           f"model in {out / 'final'}")
 
@@ -148,7 +153,8 @@ def shard(manifest: Path = typer.Argument(..., help="Training manifest (.jsonl).
           out: Path = typer.Option(..., "--out", help="New folder for the shards (an interrupted write resumes)."),
           shard_size: int = typer.Option(1000, "--shard-size", min=1, help="Clips per tar shard."),
           workers: int = typer.Option(1, "--workers", min=1, help="Shards written in parallel."),
-          seed: int = typer.Option(0, "--seed", help="Seed of the shuffle before sharding.")) -> None:
+          seed: int = typer.Option(0, "--seed", help="Seed of the shuffle before sharding."),
+          pcm16k: bool = typer.Option(False, "--pcm16k", help=PCM16K_HELP)) -> None:
     """Pack a manifest into per-domain WebDataset tar shards (audio bytes + json) and shards.json.
 
     Example: audiobench data shard mix/train.jsonl --out mix/shards --shard-size 1000
@@ -160,7 +166,7 @@ def shard(manifest: Path = typer.Argument(..., help="Training manifest (.jsonl).
         rows = read_manifest(manifest, check_audio=True, advance=advance)
     with progress_bar("writing shards", total=len(rows)) as advance:
         summary = write_shards(rows, out, shard_size, workers=workers, seed=seed, info={"source": str(manifest)},
-                               advance=advance)
+                               advance=advance, pcm16k=pcm16k)
     print_shard_summary(summary, out)
 
 
@@ -175,7 +181,7 @@ def print_shard_summary(summary: dict, out: Path) -> None:
                           f"{first['source']}: {first['reason']} (all listed in {out / 'shards.json'})")
 
 
-def prepare_corpus(name: str, source: Path, out: Path, options, shard_size: int, workers: int) -> None:
+def prepare_corpus(name: str, source: Path, out: Path, options, shard_size: int, workers: int, pcm16k: bool) -> None:
     """``data prepare CORPUS``: read a downloaded corpus, write shards and a manifest."""
     from audiobench.training.corpora import prepare_corpus as prepare
 
@@ -190,7 +196,7 @@ def prepare_corpus(name: str, source: Path, out: Path, options, shard_size: int,
             state["advance"] = stack.enter_context(progress_bar(f"writing {name} shards", total=rows))
 
         summary = prepare(name, source, out, options, shard_size, workers,
-                          advance=lambda n: state["advance"](n), on_rows=start)
+                          advance=lambda n: state["advance"](n), on_rows=start, pcm16k=pcm16k)
     print_shard_summary(summary, out)
     if summary["missing_audio"]:
         err_console.print(f"[yellow]{summary['missing_audio']} entries have no audio on disk[/] "

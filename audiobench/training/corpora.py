@@ -84,7 +84,9 @@ def layout_error(corpus: str, root: Path, expected: str) -> DataError:
 def read_csv(path: Path, columns: Iterable[str], delimiter: str = ",") -> list[dict[str, str]]:
     """Rows of a CSV/TSV that must have ``columns``."""
     with path.open(encoding="utf-8", newline="") as f:
-        reader = csv.DictReader(f, delimiter=delimiter, quoting=csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL)
+        # Common Voice's TSV quotes nothing: a sentence may hold a bare '"'.
+        quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
+        reader = csv.DictReader(f, delimiter=delimiter, quoting=quoting)
         missing = [c for c in columns if c not in (reader.fieldnames or [])]
         if missing:
             raise DataError(f"{path}: no column {missing[0]!r} (has {', '.join(reader.fieldnames or [])})",
@@ -260,7 +262,7 @@ def read_corpus(name: str, root: Path, options: CorpusOptions) -> CorpusRows:
 
 def prepare_corpus(name: str, root: Path, out: Path, options: CorpusOptions, shard_size: int = 1000,
                    workers: int = 1, advance: Callable[[int], None] | None = None,
-                   on_rows: Callable[[int], None] | None = None) -> dict:
+                   on_rows: Callable[[int], None] | None = None, pcm16k: bool = False) -> dict:
     """Read a corpus and write ``OUT/manifest.jsonl`` (loose files, for small runs), the shards
     with ``OUT/shards.json`` (streaming) and ``OUT/missing.txt`` (entries without audio).
     Resumes an interrupted run; ``on_rows(n)`` is told how many rows will be written."""
@@ -278,7 +280,8 @@ def prepare_corpus(name: str, root: Path, out: Path, options: CorpusOptions, sha
     atomic_write_text(out / "manifest.jsonl", "\n".join(lines) + "\n")
     atomic_write_text(out / "missing.txt", "".join(f"{m}\n" for m in found.missing))
     info = {"corpus": name, "from": str(root), "split": options.split, "missing_audio": len(found.missing)}
-    return write_shards(found.rows, out, shard_size, workers=workers, seed=options.seed, info=info, advance=advance)
+    return write_shards(found.rows, out, shard_size, workers=workers, seed=options.seed, info=info, advance=advance,
+                        pcm16k=pcm16k)
 
 
 def shard_set_info(folder: Path) -> dict:
@@ -287,7 +290,8 @@ def shard_set_info(folder: Path) -> dict:
 
     if not (folder / SUMMARY).is_file():
         raise DataError(f"{folder} has no {SUMMARY}",
-                        "pass a folder written by `audiobench data prepare` or `data shard` (an unfinished one lacks it)")
+                        "pass a folder written by `audiobench data prepare` or `data shard` "
+                        "(an unfinished one lacks it)")
     summary = read_summary((folder / SUMMARY).read_text(), str(folder / SUMMARY))
     return {"folder": str(folder), "corpus": summary.get("corpus") or summary.get("source"),
             "clips": summary["samples"], "hours": summary["hours"],

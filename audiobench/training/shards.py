@@ -29,7 +29,8 @@ import soundfile as sf
 
 from audiobench.errors import DataError
 from audiobench.files import atomic_write_text
-from audiobench.training.manifest import DOMAINS, Row, read_bytes
+from audiobench.encoders.features import SAMPLE_RATE
+from audiobench.training.manifest import DOMAINS, Row, decode_audio_bytes, read_bytes
 
 SUMMARY = "shards.json"
 PARTS = ".parts"
@@ -47,6 +48,7 @@ class ShardJob:
     domain: str
     first_key: int
     rows: tuple[Row, ...]
+    pcm16k: bool = False
 
 
 def audio_member(row: Row, payload: bytes) -> tuple[str, float]:
@@ -61,6 +63,15 @@ def audio_member(row: Row, payload: bytes) -> tuple[str, float]:
     return CONTAINERS.get(info.format, info.format.lower()), info.frames / info.samplerate
 
 
+def pcm16k_member(row: Row, payload: bytes) -> tuple[bytes, float]:
+    """The clip decoded, down-mixed and resampled to 16 kHz now, stored as 16-bit PCM WAV, so a
+    training worker only copies samples (no decoding, no resampling)."""
+    waveform = decode_audio_bytes(payload, SAMPLE_RATE, str(row.audio))
+    buffer = io.BytesIO()
+    sf.write(buffer, waveform, SAMPLE_RATE, format="WAV", subtype="PCM_16")
+    return buffer.getvalue(), waveform.shape[0] / SAMPLE_RATE
+
+
 def write_shard(out: Path, job: ShardJob) -> dict:
     """Write one shard atomically; returns its record (also saved in ``.parts``)."""
     import webdataset as wds
@@ -72,6 +83,8 @@ def write_shard(out: Path, job: ShardJob) -> dict:
             try:
                 payload = read_bytes(row)
                 extension, duration = audio_member(row, payload)
+                if job.pcm16k:
+                    (payload, duration), extension = pcm16k_member(row, payload), "wav"
             except (DataError, OSError) as err:
                 skipped.append({"source": row.source, "audio": row.audio, "reason": str(err)})
                 continue
@@ -88,7 +101,7 @@ def write_shard(out: Path, job: ShardJob) -> dict:
     return record
 
 
-def plan_shards(rows: Sequence[Row], shard_size: int, seed: int) -> list[ShardJob]:
+def plan_shards(rows: Sequence[Row], shard_size: int, seed: int, pcm16k: bool = False) -> list[ShardJob]:
     """Rows grouped by domain, shuffled with ``seed``, cut into shards of ``shard_size``."""
     jobs = []
     for domain in DOMAINS:
@@ -96,21 +109,22 @@ def plan_shards(rows: Sequence[Row], shard_size: int, seed: int) -> list[ShardJo
         order = np.random.default_rng([seed, DOMAINS.index(domain)]).permutation(len(mine))
         for k, start in enumerate(range(0, len(mine), shard_size)):
             chunk = tuple(mine[i] for i in order[start:start + shard_size])
-            jobs.append(ShardJob(f"{domain}-{k:06d}.tar", domain, start, chunk))
+            jobs.append(ShardJob(f"{domain}-{k:06d}.tar", domain, start, chunk, pcm16k))
     return jobs
 
 
 def write_shards(rows: Sequence[Row], out: str | Path, shard_size: int, workers: int = 1, seed: int = 0,
-                 info: dict | None = None, advance: Callable[[int], None] | None = None) -> dict:
+                 info: dict | None = None, advance: Callable[[int], None] | None = None, pcm16k: bool = False) -> dict:
     """Pack ``rows`` into per-domain shards under ``out`` (resuming an interrupted write);
-    returns the summary written to ``shards.json``. ``info`` is stored in it as is."""
+    returns the summary written to ``shards.json``. ``info`` is stored in it as is. ``pcm16k``
+    stores every clip decoded and resampled to 16 kHz 16-bit PCM instead of its original bytes."""
     if shard_size < 1:
         raise DataError(f"--shard-size {shard_size}: must be at least 1", "pass the number of clips per shard")
     out = Path(out)
     if (out / SUMMARY).exists():
         raise DataError(f"{out} already holds finished shards", "pass a new --out folder")
     (out / PARTS).mkdir(parents=True, exist_ok=True)
-    jobs = plan_shards(rows, shard_size, seed)
+    jobs = plan_shards(rows, shard_size, seed, pcm16k)
     records = {}
     for job in jobs:
         part = out / PARTS / f"{job.name}.json"
@@ -130,7 +144,7 @@ def write_shards(rows: Sequence[Row], out: str | Path, shard_size: int, workers:
             records[job.name] = write_shard(out, job)
             if advance is not None:
                 advance(len(job.rows))
-    summary = summarise([records[job.name] for job in jobs], info or {})
+    summary = summarise([records[job.name] for job in jobs], {**(info or {}), "pcm16k": pcm16k})
     atomic_write_text(out / SUMMARY, json.dumps(summary, indent=2) + "\n")
     return summary
 

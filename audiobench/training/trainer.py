@@ -412,8 +412,9 @@ def prepare(config: TrainConfig, data: str | Sequence[str], out: str | Path, res
         resume_point = find_resume_point(out, resume, move=args.process_index == 0)
     out.mkdir(parents=True, exist_ok=True)  # only once the data is known to be good
     with args.main_process_first(local=False, desc="tokenizer"):
-        tokenizer = load_or_build_tokenizer(config, out, train_data.texts, train_data.languages(config.default_language),
-                                            resume_point.checkpoint, args.process_index == 0)
+        languages = train_data.languages(config.default_language)
+        tokenizer = load_or_build_tokenizer(config, out, train_data.texts, languages, resume_point.checkpoint,
+                                            args.process_index == 0)
     model = build_model(config, tokenizer)
     for rows in (train_data.rows or [], eval_rows):
         check_rows(rows, tokenizer, config.default_language)

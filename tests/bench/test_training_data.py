@@ -5,7 +5,7 @@
   for one step on each and reports its peak RSS and the seconds from process start to the end
   of the first optimizer step. A stream reads only ``shards.json`` and the first shard of each
   domain before training, so both should agree within ~10%.
-* Worker cost: what one DataLoader worker spends per 30 s clip (44.1 kHz FLAC), before (decode,
+* Worker cost: what one DataLoader worker spends per 30 s clip (16 and 44.1 kHz FLAC), before (decode,
   resample and a 128-bin log-mel on the CPU, as the collator did) and now (decode and resample;
   the log-mel is made batched on the training device).
 """
@@ -27,7 +27,8 @@ import webdataset as wds
 from audiobench.encoders.features import LogMel
 from audiobench.files import atomic_write_text
 from audiobench.training.manifest import decode_audio_bytes
-from audiobench.training.shards import summarise
+from audiobench.training.manifest import Row
+from audiobench.training.shards import pcm16k_member, summarise
 
 SIZES = (20_000, 200_000)
 SHARES = {"speech": 0.8, "sound": 0.1, "music": 0.1}
@@ -96,21 +97,27 @@ def test_start_up_and_memory_do_not_grow_with_rows(benchmark, tmp_path: Path, ro
           f"peak RSS {figures['peak_rss_mb']:.0f} MB")
 
 
-@pytest.fixture(scope="module")
-def flac_30s() -> bytes:
+def flac_30s(rate: int) -> bytes:
     rng = np.random.default_rng(0)
     buffer = io.BytesIO()
-    sf.write(buffer, (0.1 * rng.standard_normal(30 * 44_100)).astype(np.float32), 44_100, format="FLAC")
+    sf.write(buffer, (0.1 * rng.standard_normal(30 * rate)).astype(np.float32), rate, format="FLAC")
     return buffer.getvalue()
 
 
-@pytest.mark.parametrize("where", ["before: decode + resample + log-mel", "now: decode + resample"])
-def test_worker_cost_per_sample(benchmark, flac_30s: bytes, where: str) -> None:
+@pytest.mark.parametrize("rate", [16_000, 44_100])
+@pytest.mark.parametrize("where", ["before: decode + resample + log-mel", "now: decode + resample",
+                                   "now, --pcm16k shards: read PCM"])
+def test_worker_cost_per_sample(benchmark, where: str, rate: int) -> None:
+    """Per 30 s FLAC clip: 16 kHz (most speech corpora: nothing to resample) and 44.1 kHz; and
+    the same clip in a shard written with --pcm16k (decoded and resampled when sharding)."""
     torch.set_num_threads(1)  # one DataLoader worker is one core
     logmel = LogMel(128)
+    encoded = flac_30s(rate)
+    if "pcm16k" in where:
+        encoded, _ = pcm16k_member(Row("k", "t", "sound", "bench", audio="bench.flac"), encoded)
 
     def worker() -> object:
-        waveform = decode_audio_bytes(flac_30s, 16_000, "bench.flac")
+        waveform = decode_audio_bytes(encoded, 16_000, "bench.flac")
         if where.startswith("before"):
             with torch.no_grad():
                 return logmel(torch.from_numpy(waveform)[None])

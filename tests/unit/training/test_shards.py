@@ -1,13 +1,16 @@
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile as sf
 import webdataset as wds
 
 from audiobench.errors import DataError
-from audiobench.training.manifest import read_manifest
+from audiobench.training.manifest import load_row_audio, read_manifest
 from audiobench.training.shards import write_shards
 
 
@@ -44,3 +47,16 @@ def test_an_interrupted_write_resumes_and_unreadable_clips_are_listed(small_corp
     assert [s["source"] for s in summary["skipped"]] == [rows[3].source]
     with pytest.raises(DataError, match="already holds finished shards"):
         write_shards(rows, out, shard_size=1)
+
+
+def test_pcm16k_shards_hold_the_clip_decoded_and_resampled(small_corpus: Path, tmp_path: Path) -> None:
+    rows = read_manifest(small_corpus)
+    summary = write_shards(rows, tmp_path / "pcm", shard_size=4, pcm16k=True)
+    assert summary["pcm16k"] and summary["hours"] == pytest.approx(6 / 3600, abs=1e-4)
+    by_text = {r.text: r for r in rows}
+    for sample in wds.WebDataset(str(tmp_path / "pcm" / "music-000000.tar"), shardshuffle=False):
+        info = sf.info(io.BytesIO(sample["wav"]))
+        assert (info.samplerate, info.channels, info.subtype) == (16_000, 1, "PCM_16")
+        row = by_text[json.loads(sample["json"])["text"]]  # one of them is 44.1 kHz stereo
+        stored, _ = sf.read(io.BytesIO(sample["wav"]), dtype="float32")
+        assert np.abs(stored - load_row_audio(row, 16_000)).max() < 1e-4
