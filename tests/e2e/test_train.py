@@ -123,8 +123,7 @@ def corrupt_first_clip(shard: Path) -> None:
             sink.write({k: v for k, v in sample.items() if k != "__url__"})
 
 
-def test_streamed_shards_skip_and_count_bad_clips_and_stop_past_the_limit(mixture: Path, tmp_path: Path,
-                                                                          capsys) -> None:
+def test_streamed_shards_skip_count_and_list_bad_clips(mixture: Path, tmp_path: Path) -> None:
     shards = tmp_path / "shards"
     assert main(["data", "shard", str(mixture / "train.jsonl"), "--out", str(shards), "--shard-size", "4"]) == 0
     for shard in shards.glob("speech-*.tar"):
@@ -138,11 +137,6 @@ def test_streamed_shards_skip_and_count_bad_clips_and_stop_past_the_limit(mixtur
     assert report["counts"]["speech"]["bad"] == 1 and report["counts"]["speech"]["ok"] == 3
     assert report["bad"][0]["key"].startswith("speech-") and "cannot read audio" in report["bad"][0]["reason"]
     assert len(losses(tmp_path / "tolerant")) == 2
-    capsys.readouterr()
-    assert main([*stream, "--out", str(tmp_path / "strict")]) == 2  # default max_bad_fraction=0.001
-    err = capsys.readouterr().err
-    assert "1 undecodable or empty clips, more than max_bad_fraction=0.001" in err
-    assert len([line for line in err.splitlines() if line.startswith("error:")]) == 1
 
 
 @pytest.mark.parametrize("row, message", [
