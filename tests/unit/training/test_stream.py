@@ -102,6 +102,12 @@ def test_shards_stream_over_http(shard_set: Path, server) -> None:
         resolve_sources([server.url("/elsewhere")])
 
 
+def test_shards_stream_through_a_pipe_command(shard_set: Path) -> None:
+    piped = resolve_sources([f"sound=pipe:cat {shard_set}/sound-{{000000..000003}}.tar"])[0]
+    assert piped.urls[1] == f"pipe:cat {shard_set}/sound-000001.tar"
+    assert [json.loads(s["json"])["domain"] for s in shard_samples(piped.urls[1])] == ["sound", "sound"]
+
+
 def test_bad_shard_input_is_one_line(shard_set: Path, tmp_path: Path) -> None:
     with pytest.raises(DataError, match="the pattern matches no file"):
         resolve_sources([f"speech={tmp_path}/none-{{000000..000003}}.tar"])
