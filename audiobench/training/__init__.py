@@ -1,9 +1,11 @@
 """The Whisper-AuT training recipe: fine-tune Whisper end to end on a weighted mixture of
 speech (transcripts) and sound and music (captions), then keep the encoder.
 
-A clip moves forward through ``manifest`` (rows, validation, decoding) or ``shards``
-(WebDataset tars with an offset index), ``sampler`` (the domain mixture), ``collator``
-(log-mel, prompted targets; prompts and tokenizer in ``tokenizer``), ``trainer`` (the recipe on
-``Seq2SeqTrainer``; recipes in ``config`` and ``recipes/``) and ``export`` (the encoder alone).
-``synth`` writes a small offline mixture; ``flops`` counts model FLOPs for MFU.
+A clip moves forward through ``stream`` (WebDataset shards written by ``shards``, read as a
+seeded per-reader mixture; ``corpora`` turns downloaded corpora into shards) or, for small
+runs, ``manifest`` (rows of loose files, validated) with ``sampler`` (the domain mixture);
+then ``collator`` (decoded waveforms, prompted targets, dropped samples; prompts and tokenizer
+in ``tokenizer``), ``trainer`` (the recipe on ``Seq2SeqTrainer``, log-mel on the device;
+recipes in ``config`` and ``recipes/``; resume points in ``checkpoints``; counts in
+``datareport``) and ``export`` (the encoder alone). ``synth`` writes a small offline mixture.
 """
