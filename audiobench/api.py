@@ -105,7 +105,7 @@ def check_options(encoder: str | Encoder, task: str | Manifest, device: str = "a
     from audiobench.encoders import ENCODERS
     from audiobench.evaluate import check_pooling
     from audiobench.extraction import resolve_device, resolve_dtype
-    from audiobench.probes import PROBES
+    from audiobench.choices import PROBES
     from audiobench.tasks import TASKS
 
     if isinstance(encoder, str):

@@ -28,7 +28,7 @@ from typing import Iterator
 import numpy as np
 from filelock import FileLock, Timeout
 
-from audiobench.encoders.base import POOLINGS
+from audiobench.choices import POOLINGS
 from audiobench.errors import CacheError
 from audiobench.files import atomic_write_bytes, atomic_write_text, sha256_file
 from audiobench.tasks.base import Clip

@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 
 from audiobench import __version__
-from audiobench.cache import POOLINGS, EmbeddingCache
+from audiobench.cache import EmbeddingCache
+from audiobench.choices import POOLINGS
 from audiobench.extraction import EmbedReport
 from audiobench.encoders.base import Encoder
 from audiobench.errors import ConfigError, DataError

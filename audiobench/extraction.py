@@ -19,13 +19,14 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from audiobench.audio import load_audio
+from audiobench.choices import PRECISIONS
 from audiobench.cache import CorruptChunkError, EmbeddingCache, ExtractionSettings, clip_key
 from audiobench.encoders.base import Encoder, pool
 from audiobench.errors import AudioReadError, CacheError, ConfigError
 from audiobench.files import atomic_path
 from audiobench.tasks.base import Clip, Manifest
 
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+DTYPES = dict(zip(PRECISIONS, (torch.float32, torch.bfloat16, torch.float16)))
 
 
 @dataclass

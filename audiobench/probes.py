@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from audiobench.errors import ConfigError
-from audiobench.registry import Registry
+from audiobench.choices import PROBES
 
 #: Validation accuracies closer than this to the best are ties (broken toward regularisation).
 #: Half a point: larger than any rounding effect, smaller than one clip of a validation set
@@ -382,10 +382,6 @@ class PaperProbe:
         return logits.argmax(1).cpu().numpy()
 
 
-PROBES: Registry[type] = Registry("probe")
-PROBES.register("logistic", LogisticProbe)
-PROBES.register("mlp", MLPProbe)
-PROBES.register("paper", PaperProbe)
 
 
 def make_probe(name: str, seed: int, device: str = "cpu", balanced: bool = False) -> Probe:

@@ -30,6 +30,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_serializer, model_validator
 
 from audiobench import __version__
+from audiobench.choices import POOLINGS, PRECISIONS, WINDOWS
 from audiobench.errors import ResultsError
 from audiobench.files import atomic_write_text
 from audiobench.stats import fold_mean
@@ -74,11 +75,11 @@ class Extraction(Model):
     """How the embeddings were made: everything besides the encoder that changes the numbers."""
 
     #: ``float32`` | ``bfloat16`` | ``float16``, as resolved (never ``auto``); None: unknown (schema 1).
-    dtype: Literal["float32", "bfloat16", "float16"] | None
+    dtype: Literal[PRECISIONS] | None
     sample_rate: int = Field(gt=0)
     #: The encoder's fixed input window, None for encoders that see each clip at its length.
     window_seconds: float | None = Field(default=None, gt=0)
-    window: Literal["full", "trim"] = "full"
+    window: Literal[WINDOWS] = "full"
     #: The embedding cache directory's key (``<cache>/<cache_key>/``); None: unknown (schema 1).
     cache_key: str | None = None
 
@@ -186,7 +187,7 @@ class Result(Model):
     probe: ProbeInfo
     #: 0 = the encoder's input embeddings, ``encoder.num_layers - 1`` = the last layer.
     layer: Count
-    pooling: Literal["masked-mean", "padded-mean"]
+    pooling: Literal[POOLINGS]
     scores: Scores
     #: fold -> test predictions, for paired tests; may be empty.
     predictions: dict[str, FoldPredictions] = {}

@@ -15,7 +15,7 @@ from audiobench.cli.common import console, err_console
 
 def bench(encoder: str = common.ENCODER, weights: Optional[str] = common.WEIGHTS,
           random_init: bool = common.RANDOM_INIT, device: str = common.DEVICE,
-          dtype: str = common.DTYPE,
+          dtype: common.Dtype = common.DTYPE,
           batch_size: list[int] = typer.Option([16], "--batch-size", min=1, help="Repeat to sweep batch sizes."),
           clip_seconds: float = typer.Option(30.0, "--clip-seconds", min=0.1, help="Length of each synthetic clip."),
           steps: int = typer.Option(10, "--steps", min=1, help="Timed batches (after 2 warm-up batches)."),

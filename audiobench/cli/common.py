@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterator, Literal
 
 import typer
 from rich.console import Console
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
                            TimeRemainingColumn)
+
+from audiobench.choices import DTYPE_CHOICES, POOLINGS, PROBES, parse_layer
 
 console = Console()
 err_console = Console(stderr=True)
@@ -23,6 +26,26 @@ class CliState:
 state = CliState()
 
 
+def _layer(value: str) -> str:
+    """``last`` | ``all`` | an integer index; whether the index exists is checked once the
+    encoder is known (still before any clip is encoded)."""
+    try:
+        return str(parse_layer(value))
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a layer: use last, all or an integer index") from None
+
+
+def _device(value: str) -> str:
+    if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", value):
+        raise typer.BadParameter(f"{value!r} is not a device: use auto, cpu, cuda or cuda:N")
+    return value
+
+
+#: Option value types: Typer turns a Literal into a choice that --help lists and parsing checks.
+Pooling = Literal[POOLINGS]
+Dtype = Literal[DTYPE_CHOICES]
+ProbeName = Literal[tuple(PROBES.names())]
+
 # Shared option definitions, so every command spells them the same way.
 ENCODER = typer.Option(..., "--encoder", "-e", help="Registered encoder name (see `audiobench list encoders`).")
 TASK = typer.Option(..., "--task", "-t", help="Registered task name (see `audiobench list tasks`).")
@@ -33,9 +56,15 @@ CACHE_DIR = typer.Option(None, "--cache-dir", help="Embedding cache; default $AU
                          "~/.cache/audiobench/embeddings.")
 WEIGHTS = typer.Option(None, "--weights", help="Hub id or local checkpoint directory.")
 RANDOM_INIT = typer.Option(False, "--random-init", help="Build the architecture untrained (no download).")
-DEVICE = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N.")
-DTYPE = typer.Option("auto", "--dtype", help="auto (float32 on CPU; the checkpoint's half precision on GPU) | "
-                     "float32 | bfloat16 | float16.")
+DEVICE = typer.Option("auto", "--device", parser=_device, metavar="auto|cpu|cuda|cuda:N",
+                      help="Where to encode and probe.")
+DTYPE = typer.Option("auto", "--dtype", help="Precision; auto: float32 on CPU, the checkpoint's half precision on GPU "
+                     "(float16 for OpenAI's weights).")
+PROBE = typer.Option("logistic", "--probe", help="logistic (tuned L2) | mlp (one hidden layer, early stopping) | "
+                     "paper (the paper's nn.Linear recipe).")
+LAYER = typer.Option("last", "--layer", parser=_layer, metavar="last|all|N",
+                     help="Layer index (0 = input embeddings; negative counts from the end), last or all.")
+POOLING = typer.Option("masked-mean", "--pooling", help="masked-mean (real-audio frames) | padded-mean (whole window).")
 BATCH_SIZE = typer.Option(16, "--batch-size", min=1, help="Clips per encoder forward pass.")
 SKIP_BAD = typer.Option(False, "--skip-bad", help="Skip unreadable clips (counted and reported) instead of aborting.")
 

@@ -15,17 +15,14 @@ if TYPE_CHECKING:
     from audiobench.results import Result
     from audiobench.tasks.base import Manifest
 
-PROBE = typer.Option("logistic", "--probe", help="logistic (tuned L2) | mlp (one hidden layer, early stopping) | paper (the paper's nn.Linear recipe).")
-LAYER = typer.Option("last", "--layer", help="last | all | an index (0 = input embeddings).")
-POOLING = typer.Option("masked-mean", "--pooling", help="masked-mean (real-audio frames) | padded-mean (whole window).")
 SEED = typer.Option(0, "--seed", help="Seed of the probe.")
 WORKERS = typer.Option(None, "--workers", min=0, help="Audio decoding processes (default: cores - 1, at most 8).")
 RESULTS_DIR = typer.Option(Path("results"), "--results-dir", help="Where result JSON files are written.")
 
 
 def run(encoder: str = common.ENCODER, task: str = common.TASK, protocol: Optional[str] = common.PROTOCOL,
-        probe: str = PROBE, layer: str = LAYER, pooling: str = POOLING, device: str = common.DEVICE,
-        dtype: str = common.DTYPE, batch_size: int = common.BATCH_SIZE, workers: Optional[int] = WORKERS,
+        probe: common.ProbeName = common.PROBE, layer: str = common.LAYER, pooling: common.Pooling = common.POOLING,
+        device: str = common.DEVICE, dtype: common.Dtype = common.DTYPE, batch_size: int = common.BATCH_SIZE, workers: Optional[int] = WORKERS,
         data_root: Optional[Path] = common.DATA_ROOT, cache_dir: Optional[Path] = common.CACHE_DIR,
         results_dir: Path = RESULTS_DIR, weights: Optional[str] = common.WEIGHTS,
         random_init: bool = common.RANDOM_INIT, seed: int = SEED, skip_bad: bool = common.SKIP_BAD) -> None:
@@ -48,12 +45,12 @@ def run(encoder: str = common.ENCODER, task: str = common.TASK, protocol: Option
 
 
 def embed_command(encoder: str = common.ENCODER, task: str = common.TASK, protocol: Optional[str] = common.PROTOCOL,
-                  device: str = common.DEVICE, dtype: str = common.DTYPE, batch_size: int = common.BATCH_SIZE,
+                  device: str = common.DEVICE, dtype: common.Dtype = common.DTYPE, batch_size: int = common.BATCH_SIZE,
                   workers: Optional[int] = WORKERS, data_root: Optional[Path] = common.DATA_ROOT,
                   cache_dir: Optional[Path] = common.CACHE_DIR, weights: Optional[str] = common.WEIGHTS,
                   random_init: bool = common.RANDOM_INIT, skip_bad: bool = common.SKIP_BAD,
                   export: Optional[Path] = typer.Option(None, "--export", help="Also write FILE.npz for use outside audiobench."),
-                  pooling: str = POOLING) -> None:
+                  pooling: common.Pooling = common.POOLING) -> None:
     """Embed a task's clips into the cache (every layer, both poolings).
 
     Example: audiobench embed --encoder whisper-base --task gtzan --export gtzan.npz
@@ -75,8 +72,8 @@ def embed_command(encoder: str = common.ENCODER, task: str = common.TASK, protoc
 
 
 def probe_command(encoder: str = common.ENCODER, task: str = common.TASK, protocol: Optional[str] = common.PROTOCOL,
-                  probe: str = PROBE, layer: str = LAYER, pooling: str = POOLING, device: str = common.DEVICE,
-                  dtype: str = common.DTYPE, data_root: Optional[Path] = common.DATA_ROOT,
+                  probe: common.ProbeName = common.PROBE, layer: str = common.LAYER, pooling: common.Pooling = common.POOLING,
+                  device: str = common.DEVICE, dtype: common.Dtype = common.DTYPE, data_root: Optional[Path] = common.DATA_ROOT,
                   cache_dir: Optional[Path] = common.CACHE_DIR, results_dir: Path = RESULTS_DIR,
                   weights: Optional[str] = common.WEIGHTS, random_init: bool = common.RANDOM_INIT,
                   seed: int = SEED, skip_bad: bool = common.SKIP_BAD) -> None:

@@ -21,10 +21,6 @@ from typing import Any
 import torch
 
 
-#: How frames become one vector per layer; both are computed in one pass and cached together.
-POOLINGS = ("masked-mean", "padded-mean")
-
-
 @dataclass
 class EncoderOutput:
     """``hidden_states``: one ``[batch, frames, dim]`` tensor per layer, first layer first.

@@ -84,7 +84,7 @@ class SuiteEntry(BaseModel):
     @field_validator("pooling")
     @classmethod
     def _known_pooling(cls, pooling: str) -> str:
-        from audiobench.encoders.base import POOLINGS
+        from audiobench.choices import POOLINGS
         return _one_of(pooling, POOLINGS, "pooling")
 
     @field_validator("window")
@@ -287,7 +287,7 @@ def _registry(field: str) -> Registry:
     if field == "task":
         from audiobench.tasks import TASKS
         return TASKS
-    from audiobench.probes import PROBES
+    from audiobench.choices import PROBES
     return PROBES
 
 

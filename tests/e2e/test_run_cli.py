@@ -160,9 +160,10 @@ def one_line_error(code: int, err: str, *needles: str) -> None:
                                                                                       "does not exist"]),
     (["run", "--encoder", "logmel", "--task", "esc50", "--protocol", "6fold"], ["unknown protocol '6fold'"]),
     (["run", "--encoder", "logmel", "--task", "esc50", "--layer", "7"], ["--layer 7", "0..0"]),
-    (["run", "--encoder", "logmel", "--task", "esc50", "--pooling", "max"], ["--pooling max"]),
+    (["run", "--encoder", "logmel", "--task", "esc50", "--pooling", "max"], ["'--pooling'", "'max' is not one of"]),
     (["run", "--encoder", "logmel", "--task", "esc50", "--batch-size", "0"], ["--batch-size"]),
     (["run", "--encoder", "logmel", "--task", "esc50", "--device", "cuda:7"], ["--device cuda:7"]),
+    (["run", "--encoder", "logmel", "--task", "esc50", "--device", "gpu"], ["'--device'", "'gpu' is not a device"]),
     (["run", "--encoder", "logmel"], ["--task"]),
 ])
 def test_bad_input_is_one_line_and_exit_2(args: list[str], needles: list[str], synth_root: Path, tmp_path: Path,
