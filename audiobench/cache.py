@@ -2,10 +2,10 @@
 
 Layout: ``<cache_dir>/<encoder key>/`` with ``meta.json`` and chunks ``chunk-<hash>.npy``
 (``[clips, poolings, layers, dim]`` float16) + ``chunk-<hash>.json`` (the clip keys, in row
-order, and the sha256 of the ``.npy`` file). The chunk name hashes its keys. The encoder key hashes the encoder fingerprint and the extraction settings; a clip key
-hashes the clip's id (path and excerpt), file size and modification time, so an edited file is
-re-encoded. Every layer is stored for both poolings, so switching layer or pooling never
-re-encodes.
+order, and the sha256 of the ``.npy`` file). The chunk name hashes its keys. The encoder key
+hashes the encoder fingerprint and the extraction settings; a clip key hashes the clip's id
+(path and excerpt), file size and modification time, so an edited file is re-encoded. Every
+layer is stored for both poolings, so switching layer or pooling never re-encodes.
 
 Chunks are written atomically (temp file + rename, array before index), so an interrupted run
 keeps every finished chunk and the next run encodes only what is missing. Every chunk is
@@ -65,7 +65,8 @@ class CorruptChunkError(CacheError):
 
     def __init__(self, path: Path, problem: str) -> None:
         super().__init__(f"corrupt cache chunk {path} ({problem})",
-                         "run `audiobench embed` with the same settings: it discards the chunk and re-encodes its clips")
+                         "run `audiobench embed` with the same settings: it discards the chunk and re-encodes "
+                         "its clips")
 
 
 @dataclass

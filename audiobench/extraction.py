@@ -248,7 +248,8 @@ def cached(encoder: Encoder, manifest: Manifest, cache_dir: Path, dtype: str, de
                          "run `audiobench embed` with the same encoder, weights and --dtype first")
     if unreadable and not skip_bad:
         first = manifest.clips[unreadable[0]]
-        raise AudioReadError(str(manifest.root / first.path), f"failed to decode during embed ({failures[keys[unreadable[0]]]}); "
+        raise AudioReadError(str(manifest.root / first.path),
+                             f"failed to decode during embed ({failures[keys[unreadable[0]]]}); "
                              f"{len(unreadable)} such clip(s)")
     report = EmbedReport(clips=len(keys), cache_hits=len(keys) - len(unreadable), encoded=0, seconds=0.0,
                          device=str(resolved), keys=keys,

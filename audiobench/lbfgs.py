@@ -101,8 +101,9 @@ def fit_path(problem: SoftmaxProblem, Cs: list[float], max_iter: int, tol: float
     walk from strong to weak regularisation, where the weak fits are slow from scratch."""
     device = problem.X.device
     dim = problem.X.shape[1]
-    weight, bias = init if init is not None else (torch.zeros(dim, problem.n_classes, dtype=torch.float64, device=device),
-                                                  torch.zeros(problem.n_classes, dtype=torch.float64, device=device))
+    zeros = (torch.zeros(dim, problem.n_classes, dtype=torch.float64, device=device),
+             torch.zeros(problem.n_classes, dtype=torch.float64, device=device))
+    weight, bias = init if init is not None else zeros
     weight, bias = weight.clone(), bias.clone()
     fits = []
     for C in Cs:

@@ -319,7 +319,8 @@ def build_leaderboard(entries: Sequence[Entry], baseline: str | None = None, for
         reported_rows = {e.row for e in kept_reported.values()}
 
     rows = sorted({row for row, _ in cells}, key=lambda r: _row_order(r, cells))
-    baseline_row = resolve_baseline(baseline, [r for r in rows if r not in reported_rows], measured) if baseline else None
+    measured_rows = [r for r in rows if r not in reported_rows]
+    baseline_row = resolve_baseline(baseline, measured_rows, measured) if baseline else None
     board = Leaderboard(rows, columns, cells, baseline_row, frozenset(reported_rows), notes)
     _mark_best(board)
     if baseline_row:

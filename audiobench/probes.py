@@ -85,7 +85,8 @@ def threads_for(device: str, multiply_adds: int) -> Iterator[None]:
         torch.set_num_threads(threads)
 
 
-def holdout_split(y: np.ndarray, groups: np.ndarray | None, seed: int, share: float = 0.2) -> tuple[np.ndarray, np.ndarray]:
+def holdout_split(y: np.ndarray, groups: np.ndarray | None, seed: int,
+                  share: float = 0.2) -> tuple[np.ndarray, np.ndarray]:
     """Train/validation indices from training data only; whole groups go to one side."""
     from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
@@ -104,7 +105,8 @@ def holdout_split(y: np.ndarray, groups: np.ndarray | None, seed: int, share: fl
     return train, valid
 
 
-def selection_data(X, y, X_valid, y_valid, groups, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, bool]:
+def selection_data(X, y, X_valid, y_valid, groups,
+                   seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, bool]:
     """(X_fit, y_fit, X_valid, y_valid, carved): the given validation split, or one held out
     of the training data when the protocol has none."""
     if X_valid is not None and len(X_valid) > 0:
@@ -300,11 +302,12 @@ class MLPProbe:
         self.scaler_, self.model_ = scaler, runs[best][0]
         self.selected_ = {"hidden": best[0], "lr": best[1], "valid_accuracy": scores[best],
                           "epochs": runs[best][2], "valid_from_train": carved,
-                          "grid": [{"hidden": h, "lr": lr, "valid_accuracy": scores[(h, lr)], "epochs": runs[(h, lr)][2]}
-                                   for h, lr in grid]}
+                          "grid": [{"hidden": h, "lr": lr, "valid_accuracy": scores[(h, lr)],
+                                    "epochs": runs[(h, lr)][2]} for h, lr in grid]}
         return self
 
-    def train(self, X, y, X_valid, y_valid, n_classes: int, hidden: int, lr: float) -> tuple[torch.nn.Module, float, int]:
+    def train(self, X, y, X_valid, y_valid, n_classes: int, hidden: int,
+              lr: float) -> tuple[torch.nn.Module, float, int]:
         """(model at its best validation epoch, that accuracy, that epoch)."""
         device = torch.device(self.device)
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):

@@ -197,7 +197,8 @@ def render_report(collection: Collection, board: Leaderboard) -> str:
                        f"<td>{t.clips_per_second:.1f}</td><td>{t.clips_encoded}</td><td>{t.embed_seconds:.1f}</td></tr>"
                        for t in speeds)
         parts.append("<table class=\"throughput\"><thead><tr><th>encoder</th><th>task</th><th>device</th>"
-                     f"<th>clips/s</th><th>clips encoded</th><th>embed s</th></tr></thead><tbody>{rows}</tbody></table>")
+                     "<th>clips/s</th><th>clips encoded</th><th>embed s</th></tr></thead>"
+                     f"<tbody>{rows}</tbody></table>")
     else:
         parts.append('<p class="note">No result encoded clips itself (all came from the cache), so there is '
                      "no throughput to show.</p>")

@@ -49,7 +49,8 @@ def manifest_info(task: str, protocol: Optional[str], data_root: Optional[Path])
 
 
 @data_app.command("info")
-def info(task: str = typer.Argument(..., help="Task name, or a prepared / sharded folder."), protocol: Optional[str] = common.PROTOCOL,
+def info(task: str = typer.Argument(..., help="Task name, or a prepared / sharded folder."),
+         protocol: Optional[str] = common.PROTOCOL,
          data_root: Optional[Path] = common.DATA_ROOT,
          as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables.")) -> None:
     """Validate a data tree and print split sizes per fold and class counts (embeds nothing).

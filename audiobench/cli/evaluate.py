@@ -22,7 +22,8 @@ RESULTS_DIR = typer.Option(Path("results"), "--results-dir", help="Where result 
 
 def run(encoder: str = common.ENCODER, task: str = common.TASK, protocol: Optional[str] = common.PROTOCOL,
         probe: common.ProbeName = common.PROBE, layer: str = common.LAYER, pooling: common.Pooling = common.POOLING,
-        device: str = common.DEVICE, dtype: common.Dtype = common.DTYPE, batch_size: int = common.BATCH_SIZE, workers: Optional[int] = WORKERS,
+        device: str = common.DEVICE, dtype: common.Dtype = common.DTYPE, batch_size: int = common.BATCH_SIZE,
+        workers: Optional[int] = WORKERS,
         data_root: Optional[Path] = common.DATA_ROOT, cache_dir: Optional[Path] = common.CACHE_DIR,
         results_dir: Path = RESULTS_DIR, weights: Optional[str] = common.WEIGHTS,
         random_init: bool = common.RANDOM_INIT, seed: int = SEED, skip_bad: bool = common.SKIP_BAD) -> None:
@@ -49,7 +50,8 @@ def embed_command(encoder: str = common.ENCODER, task: str = common.TASK, protoc
                   workers: Optional[int] = WORKERS, data_root: Optional[Path] = common.DATA_ROOT,
                   cache_dir: Optional[Path] = common.CACHE_DIR, weights: Optional[str] = common.WEIGHTS,
                   random_init: bool = common.RANDOM_INIT, skip_bad: bool = common.SKIP_BAD,
-                  export: Optional[Path] = typer.Option(None, "--export", help="Also write FILE.npz for use outside audiobench."),
+                  export: Optional[Path] = typer.Option(None, "--export",
+                                                        help="Also write FILE.npz for use outside audiobench."),
                   pooling: common.Pooling = common.POOLING) -> None:
     """Embed a task's clips into the cache (every layer, both poolings).
 
@@ -72,8 +74,9 @@ def embed_command(encoder: str = common.ENCODER, task: str = common.TASK, protoc
 
 
 def probe_command(encoder: str = common.ENCODER, task: str = common.TASK, protocol: Optional[str] = common.PROTOCOL,
-                  probe: common.ProbeName = common.PROBE, layer: str = common.LAYER, pooling: common.Pooling = common.POOLING,
-                  device: str = common.DEVICE, dtype: common.Dtype = common.DTYPE, data_root: Optional[Path] = common.DATA_ROOT,
+                  probe: common.ProbeName = common.PROBE, layer: str = common.LAYER,
+                  pooling: common.Pooling = common.POOLING, device: str = common.DEVICE,
+                  dtype: common.Dtype = common.DTYPE, data_root: Optional[Path] = common.DATA_ROOT,
                   cache_dir: Optional[Path] = common.CACHE_DIR, results_dir: Path = RESULTS_DIR,
                   weights: Optional[str] = common.WEIGHTS, random_init: bool = common.RANDOM_INIT,
                   seed: int = SEED, skip_bad: bool = common.SKIP_BAD) -> None:

@@ -57,7 +57,8 @@ def _progress_callback():  # the engine's callback base class is imported only w
                 return
             if "loss" in logs:
                 err_console.print(f"step {state.global_step}: loss {logs['loss']:.4f}  lr {logs['learning_rate']:.3g}  "
-                                  f"{logs['samples_per_second']:.2f} samples/s  {logs['tokens_per_second']:.0f} tokens/s")
+                                  f"{logs['samples_per_second']:.2f} samples/s  "
+                                  f"{logs['tokens_per_second']:.0f} tokens/s")
             elif "eval_loss" in logs:
                 err_console.print(f"step {state.global_step}: eval loss {logs['eval_loss']:.4f}")
 

@@ -30,7 +30,8 @@ class LogMelStatistics(Encoder):
 
     def fingerprint_fields(self) -> dict[str, Any]:
         # The mel filters come from transformers.audio_utils.
-        return {"n_mels": self.logmel.n_mels, "n_fft": N_FFT, "hop": HOP_LENGTH, "transformers": transformers.__version__}
+        return {"n_mels": self.logmel.n_mels, "n_fft": N_FFT, "hop": HOP_LENGTH,
+                "transformers": transformers.__version__}
 
     def forward(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> EncoderOutput:
         # Zero-pad past every clip's end so the last frames never depend on batch padding.

@@ -32,7 +32,8 @@ from audiobench.flops import encoder_flops
 WINDOW_SECONDS = 30.0
 RANDOM_INIT_SEED = 0
 # What from_pretrained loads, in its order of preference: (single file, shard index).
-WEIGHT_FILES = (("model.safetensors", "model.safetensors.index.json"), ("pytorch_model.bin", "pytorch_model.bin.index.json"))
+WEIGHT_FILES = (("model.safetensors", "model.safetensors.index.json"),
+                ("pytorch_model.bin", "pytorch_model.bin.index.json"))
 
 
 def shipped_config(architecture: str) -> WhisperConfig:
@@ -84,7 +85,8 @@ def checked_load(cls: type, source: str | Path, must_have: str) -> torch.nn.Modu
     missing = [key for key in info.get("missing_keys", []) if key.startswith(must_have)]
     if missing:
         raise ConfigError(f"--weights {source}: {len(missing)} encoder weights are missing from the checkpoint "
-                          f"(e.g. {missing[0]}) and would be random", "export it with save_pretrained or audiobench export")
+                          f"(e.g. {missing[0]}) and would be random",
+                          "export it with save_pretrained or audiobench export")
     return model
 
 

@@ -88,7 +88,8 @@ def official_split(tree: Path) -> dict[str, list[str]]:
     listed = set(valid) | set(test)
     train = []
     # os.scandir and plain strings: a v0.02 tree has 105,829 files.
-    folders = sorted(e.name for e in os.scandir(tree) if e.is_dir() and e.name != NOISE_DIR and not e.name.startswith("."))
+    folders = sorted(e.name for e in os.scandir(tree)
+                     if e.is_dir() and e.name != NOISE_DIR and not e.name.startswith("."))
     for folder in folders:
         names = sorted(e.name for e in os.scandir(tree / folder) if e.name.endswith(".wav"))
         train.extend(path for path in (f"{folder}/{name}" for name in names) if path not in listed)

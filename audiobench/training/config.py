@@ -88,7 +88,8 @@ class TrainConfig:
         if self.tokenizer not in ("pretrained", "bpe"):
             raise ConfigError(f"tokenizer={self.tokenizer}: unknown", "use tokenizer=pretrained or tokenizer=bpe")
         if self.model_config and not self.random_init:
-            raise ConfigError("model_config only shapes a random-init model", "set random_init=true or drop model_config")
+            raise ConfigError("model_config only shapes a random-init model",
+                              "set random_init=true or drop model_config")
         known = set(WhisperConfig().to_dict())
         for key in self.model_config:
             if key not in known:

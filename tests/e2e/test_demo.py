@@ -3,6 +3,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # `make test-fast` skips it; CI runs it
+
 
 def test_demo_runs_offline_and_prints_the_leaderboard(tmp_path: Path, run_cli) -> None:
     code, out, err = run_cli("demo", "--workdir", tmp_path / "work", "--results-dir", tmp_path / "results")

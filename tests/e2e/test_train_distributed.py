@@ -16,6 +16,8 @@ import pytest
 
 from audiobench.cli import main
 
+pytestmark = pytest.mark.slow  # `make test-fast` skips it; CI runs it
+
 # 3 steps of 2 x 2 samples an epoch: the step-2 checkpoint is mid-epoch, step 4 is in epoch 2.
 STEPS = 4
 SETTINGS = ["per_device_batch_size=2", "effective_batch_size=4", "samples_per_epoch=12", f"max_steps={STEPS}",
