@@ -14,6 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Sequence
 
+from audiobench.errors import ConfigError
 from audiobench.formats import to_html_table
 from audiobench.leaderboard import Collection, Entry, Leaderboard, latest
 from audiobench.results import now_iso
@@ -36,7 +37,11 @@ img { max-width: 100%; display: block; margin: 1em 0; }
 
 def _new_figure(width: float, height: float):
     # Figure objects, not pyplot: no global state, no GUI backend; savefig renders with Agg.
-    from matplotlib.figure import Figure
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise ConfigError("figures need matplotlib, which is not installed",
+                          "pip install 'audiobench[plot]'") from None
 
     return Figure(figsize=(width, height), dpi=100, layout="constrained")
 

@@ -7,11 +7,13 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from support.results import make_result, write
 
+from audiobench.errors import ConfigError
 from audiobench.leaderboard import build_leaderboard, collect
 from audiobench.report import (bar_chart_png, layer_curves, leaderboard_page, render_report,
                                throughputs)
@@ -124,3 +126,10 @@ def test_report_renders_in_headless_chromium(tmp_path):
     broken = page.replace("</h1>", '</h1><img src="data:image/png;base64,AAAA" alt="broken">', 1)
     seen = _render(broken, tmp_path / "broken.html")
     assert seen["images"] == 4 and seen["decoded"] == 3
+
+
+def test_figures_without_matplotlib_name_the_extra(tmp_path: Path, monkeypatch) -> None:
+    board = build_leaderboard(collect([write(tmp_path, make_result())]).entries)
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)  # import fails as if not installed
+    with pytest.raises(ConfigError, match=r"pip install 'audiobench\[plot\]'"):
+        bar_chart_png(board)
