@@ -1,5 +1,5 @@
-"""Getting datasets onto disk: sources described as data, resumable HTTP downloads, sha256
-verification and safe archive extraction.
+"""Getting datasets onto disk: resumable HTTP downloads, sha256 verification and safe archive
+extraction.
 
 A download goes ``<root>/.downloads/<file>.part`` (appended to with HTTP Range requests after
 an interruption) -> ``<root>/.downloads/<file>`` once complete -> sha256 check -> extraction
@@ -12,8 +12,9 @@ Nothing the user had is deleted on failure: a checksum mismatch leaves the archi
 is and extracts nothing; existing entries are never overwritten. The library never prints;
 progress goes to an ``on_progress(done_bytes, total_bytes_or_None)`` callback.
 
-GTZAN has no live host: ``prepare_gtzan`` takes the user's archive or folder instead, through
-the same safe extraction.
+What to fetch (URLs, checksums, layouts) is described on the tasks that own it
+(``Task.sources``); GTZAN, which has no live host, is prepared from the user's copy by
+``tasks.gtzan.prepare_gtzan`` through the same safe extraction.
 """
 
 from __future__ import annotations
@@ -36,11 +37,9 @@ from urllib.error import HTTPError, URLError
 from urllib.parse import urlsplit
 from urllib.request import Request, urlopen
 
-import soundfile as sf
-
 from audiobench.errors import DataError, DownloadError
 from audiobench.files import atomic_write_text, sha256_file
-from audiobench.tasks.gtzan import EXTENSIONS, FOLDERS, GENRES, GTZAN
+from audiobench.tasks.base import Source
 
 DOWNLOADS_DIR = ".downloads"
 RECORD_FILE = "audiobench-sources.json"
@@ -49,49 +48,6 @@ TIMEOUT_SECONDS = 60
 USER_AGENT = "audiobench (dataset download)"
 
 Progress = Callable[[int, "int | None"], None]
-
-
-@dataclass(frozen=True)
-class Source:
-    """One archive of a task. ``dest`` is the folder under the task root its content goes to
-    (``""``: the root itself); ``strip`` names the archive's single top folder whose content
-    moves up; ``expect`` lists paths that must exist afterwards and ``count`` is a glob and
-    the exact number of files it must match (the check for archives without a sha256)."""
-
-    name: str
-    url: str
-    sha256: str | None
-    dest: str
-    layout: str
-    strip: str | None = None
-    expect: tuple[str, ...] = ()
-    count: tuple[str, int] | None = None
-
-
-SC_TEST_FOLDERS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go", "_unknown_", "_silence_")
-SC_RELEASE_FILES = ("validation_list.txt", "testing_list.txt", "_background_noise_")
-
-SOURCES: dict[str, tuple[Source, ...]] = {
-    "esc50": (
-        Source("esc50", "https://github.com/karolpiczak/ESC-50/archive/master.zip", None, "",
-               "audio/*.wav and meta/esc50.csv (the archive's ESC-50-master/ moved up)",
-               strip="ESC-50-master", expect=("meta/esc50.csv", "audio"), count=("audio/*.wav", 2000)),
-    ),
-    "speechcommands": (
-        Source("v0.02", "https://download.tensorflow.org/data/speech_commands_v0.02.tar.gz",
-               "af14739ee7dc311471de98f5f9d2c9191b18aedfe957f4a6ff791c709868ff58", "v0.02",
-               "v0.02/<word>/*.wav with the list files and _background_noise_", expect=SC_RELEASE_FILES),
-        Source("v0.01", "https://download.tensorflow.org/data/speech_commands_v0.01.tar.gz",
-               "743935421bb51cccdb6bdd152e04c5c70274e935c82119ad7faeec31780d811d", "v0.01",
-               "v0.01/<word>/*.wav with the list files and _background_noise_", expect=SC_RELEASE_FILES),
-        Source("test_set_v0.01", "https://download.tensorflow.org/data/speech_commands_test_set_v0.01.tar.gz",
-               None, "test_set_v0.01", "test_set_v0.01/<10 words, _unknown_, _silence_>/*.wav, 3,081 clips",
-               expect=SC_TEST_FOLDERS, count=("*/*.wav", 3081)),
-        Source("test_set_v0.02", "https://download.tensorflow.org/data/speech_commands_test_set_v0.02.tar.gz",
-               None, "test_set_v0.02", "test_set_v0.02/<10 words, _unknown_, _silence_>/*.wav, 4,890 clips",
-               expect=SC_TEST_FOLDERS, count=("*/*.wav", 4890)),
-    ),
-}
 
 
 @dataclass
@@ -112,11 +68,14 @@ class Interrupted(Exception):
 
 
 def sources_for(task: str, only: list[str] | None = None) -> tuple[Source, ...]:
-    if task not in SOURCES:
-        hint = ("GTZAN has no live official host: run `audiobench data prepare gtzan --from ARCHIVE_OR_DIR`"
-                if task == "gtzan" else f"downloadable tasks: {', '.join(SOURCES)}")
+    """The archives of ``task`` (described on the task class), or the ``only`` ones named."""
+    from audiobench.tasks import TASKS, get_task
+
+    sources = get_task(task).sources
+    if not sources:
+        downloadable = [name for name in TASKS.names() if get_task(name).sources]
+        hint = get_task(task).how_to_get or f"downloadable tasks: {', '.join(downloadable)}"
         raise DataError(f"no download source for task '{task}'", hint)
-    sources = SOURCES[task]
     if not only:
         return sources
     names = [s.name for s in sources]
@@ -368,98 +327,3 @@ def fetch(source: Source, root: Path, mirror: str | None = None, sha256: str | N
     if not keep_archive:
         archive.unlink()
     return record
-
-
-# ----- GTZAN: the user's copy ------------------------------------------------------------------
-
-@dataclass
-class PrepareReport:
-    dest: Path
-    action: str  # "extracted" | "copied" | "already in place"
-    per_genre: dict[str, int]
-    extensions: dict[str, int]
-    unreadable: list[tuple[str, str]]
-    sha256: str | None = None
-
-    @property
-    def clips(self) -> int:
-        return sum(self.per_genre.values())
-
-
-def find_genres_folder(search: Path) -> Path | None:
-    """``search`` itself when it is (or directly holds) the genre folders, else the shallowest
-    ``genres/`` or ``genres_original/`` up to three levels down (archives wrap it: ``Data/``)."""
-    if search.name in FOLDERS or any((search / g).is_dir() for g in GENRES):
-        return search
-    for pattern in ("*", "*/*", "*/*/*"):
-        found = sorted(p for p in search.glob(pattern) if p.name in FOLDERS and p.is_dir())
-        if found:
-            return found[0]
-    return None
-
-
-def link_or_copy(src: Path, dst: Path) -> None:
-    """Hard-link when on the same filesystem (no extra space), else copy."""
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copy2(src, dst)
-
-
-def stage_audio(folder: Path, staged: Path) -> None:
-    """Copy the ``<genre>/<genre>.NNNNN.{wav,au}`` files of ``folder`` into ``staged``."""
-    for genre in GENRES:
-        if not (folder / genre).is_dir():
-            continue
-        (staged / genre).mkdir(parents=True)
-        for path in sorted((folder / genre).iterdir()):
-            if path.suffix in EXTENSIONS and path.name.startswith(f"{genre}.") and path.is_file():
-                link_or_copy(path, staged / genre / path.name)
-
-
-def prepare_gtzan(source: Path, root: Path) -> PrepareReport:
-    """Put the user's GTZAN copy (a .tar.gz/.zip archive or a folder holding ``genres/`` or
-    ``genres_original/``, .wav or .au) at ``<root>/genres*/`` and check every file decodes."""
-    source, root = Path(source).expanduser(), Path(root).expanduser()
-    if not source.exists():
-        raise DataError(f"--from {source} does not exist", GTZAN.how_to_get)
-    root.mkdir(parents=True, exist_ok=True)
-    sha256 = sha256_file(source) if source.is_file() else None
-    scratch = Path(tempfile.mkdtemp(prefix=".prepare-gtzan-", dir=root))
-    try:
-        if source.is_file():
-            safe_extract(source, scratch / "archive")
-            found, action = find_genres_folder(scratch / "archive"), "extracted"
-        else:
-            found, action = find_genres_folder(source), "copied"
-        if found is None:
-            raise DataError(f"{source} holds no genres/ or genres_original/ folder",
-                            "expected <genre>/<genre>.000NN.wav (or .au) files under genres/ or genres_original/")
-        name = found.name if found.name in FOLDERS else FOLDERS[0]
-        dest = root / name
-        if dest.resolve() == found.resolve():
-            action = "already in place"
-        else:
-            if dest.exists():
-                raise DataError(f"{dest} already exists", "move it away or choose another --root")
-            stage_audio(found, scratch / name)
-            GTZAN().find_files(scratch)  # raises on a wrong layout before anything reaches the root
-            os.replace(scratch / name, dest)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    files = GTZAN().find_files(root)
-    per_genre: dict[str, int] = {}
-    extensions: dict[str, int] = {}
-    unreadable = []
-    for clip_id, rel in files.items():
-        per_genre[clip_id.split(".")[0]] = per_genre.get(clip_id.split(".")[0], 0) + 1
-        suffix = Path(rel).suffix
-        extensions[suffix] = extensions.get(suffix, 0) + 1
-        try:
-            sf.info(str(root / rel))
-        except (sf.LibsndfileError, RuntimeError) as err:
-            unreadable.append((rel, str(err).strip()))
-    if sha256:
-        write_record(root, FetchRecord("gtzan", str(source.resolve()), sha256, "user copy (no published sha256)",
-                                       source.stat().st_size, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())))
-    return PrepareReport(dest, action, per_genre, extensions, unreadable, sha256)

@@ -20,9 +20,9 @@ from rich.progress import (
 from audiobench.api import default_data_root
 from audiobench.cli.common import console, err_console
 from audiobench.cli.data import data_app
-from audiobench.download import fetch, prepare_gtzan, sources_for
+from audiobench.download import fetch, sources_for
 from audiobench.errors import ConfigError
-from audiobench.tasks.gtzan import filtered_list
+from audiobench.tasks.gtzan import filtered_list, prepare_gtzan
 
 ROOT = typer.Option(None, "--root", help="Task data directory; default $AUDIOBENCH_DATA/<task> or "
                     "~/.cache/audiobench/data/<task> (what `--data-root` of other commands defaults to).")

@@ -101,6 +101,23 @@ class Protocol:
     balanced: bool = False
 
 
+@dataclass(frozen=True)
+class Source:
+    """One archive of a task. ``dest`` is the folder under the task root its content goes to
+    (``""``: the root itself); ``strip`` names the archive's single top folder whose content
+    moves up; ``expect`` lists paths that must exist afterwards and ``count`` is a glob and
+    the exact number of files it must match (the check for archives without a sha256)."""
+
+    name: str
+    url: str
+    sha256: str | None
+    dest: str
+    layout: str
+    strip: str | None = None
+    expect: tuple[str, ...] = ()
+    count: tuple[str, int] | None = None
+
+
 class Task(ABC):
     """A dataset layout and its protocols, described as class-level metadata (MTEB-style)."""
 
@@ -113,6 +130,8 @@ class Task(ABC):
     how_to_get: ClassVar[str] = ""
     #: The expected on-disk layout in one line; named by every "not this layout" error.
     layout: ClassVar[str] = ""
+    #: The archives ``audiobench data download`` fetches (none: the data has no live host).
+    sources: ClassVar[tuple[Source, ...]] = ()
 
     @property
     def default_protocol(self) -> str:

@@ -10,7 +10,7 @@ import csv
 from pathlib import Path
 
 from audiobench.errors import DataError
-from audiobench.tasks.base import Clip, Fold, Manifest, Protocol, Task, check_files_exist
+from audiobench.tasks.base import Clip, Fold, Manifest, Protocol, Source, Task, check_files_exist
 
 CSV_PATH = "meta/esc50.csv"
 ARCHIVE_FOLDER = "ESC-50-master"  # what the GitHub archive extracts to
@@ -28,6 +28,10 @@ class ESC50(Task):
     license = "CC BY-NC 3.0"
     how_to_get = "run `audiobench data download esc50` or point --data-root at the extracted ESC-50-master"
     layout = "audio/<fold>-<src_file>-<take>-<target>.wav and meta/esc50.csv"
+    # GitHub's archive of the repository: no published sha256, checked by layout and count.
+    sources = (Source("esc50", "https://github.com/karolpiczak/ESC-50/archive/master.zip", None, "",
+                      f"audio/*.wav and meta/esc50.csv (the archive's {ARCHIVE_FOLDER}/ moved up)",
+                      strip=ARCHIVE_FOLDER, expect=(CSV_PATH, "audio"), count=("audio/*.wav", 2000)),)
 
     def build_manifest(self, root: Path, protocol: str) -> Manifest:
         if not (root / CSV_PATH).exists() and (root / ARCHIVE_FOLDER / CSV_PATH).exists():

@@ -2,16 +2,27 @@
 
 Layout: ``genres/<genre>/<genre>.000NN.{wav,au}`` (the common re-distribution names the folder
 ``genres_original``). Clip ids are ``<genre>.000NN``; a ``.wav`` is preferred over an ``.au``
-of the same id.
+of the same id. GTZAN has no live official host: ``prepare_gtzan`` puts the user's archive or
+folder into that layout (``audiobench data prepare gtzan``), through the safe extraction of
+``audiobench.download``.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+import soundfile as sf
+
+from audiobench.download import FetchRecord, safe_extract, write_record
 from audiobench.errors import DataError
+from audiobench.files import sha256_file
 from audiobench.tasks.base import Clip, Fold, Manifest, Protocol, Task
 
 GENRES = ("blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop", "reggae", "rock")
@@ -105,3 +116,98 @@ def stratified_folds(ids: list[str], index: dict[str, int], n_folds: int) -> lis
     fold_of = fold_of_clip(n_folds)
     return [Fold(f"fold{k + 1}", tuple(index[c] for c in ids if fold_of[c] != k), (),
                  tuple(index[c] for c in ids if fold_of[c] == k)) for k in range(n_folds)]
+
+
+# ----------------------------------------------------------------------------- the user's copy
+
+@dataclass
+class PrepareReport:
+    dest: Path
+    action: str  # "extracted" | "copied" | "already in place"
+    per_genre: dict[str, int]
+    extensions: dict[str, int]
+    unreadable: list[tuple[str, str]]
+    sha256: str | None = None
+
+    @property
+    def clips(self) -> int:
+        return sum(self.per_genre.values())
+
+
+def find_genres_folder(search: Path) -> Path | None:
+    """``search`` itself when it is (or directly holds) the genre folders, else the shallowest
+    ``genres/`` or ``genres_original/`` up to three levels down (archives wrap it: ``Data/``)."""
+    if search.name in FOLDERS or any((search / g).is_dir() for g in GENRES):
+        return search
+    for pattern in ("*", "*/*", "*/*/*"):
+        found = sorted(p for p in search.glob(pattern) if p.name in FOLDERS and p.is_dir())
+        if found:
+            return found[0]
+    return None
+
+
+def link_or_copy(src: Path, dst: Path) -> None:
+    """Hard-link when on the same filesystem (no extra space), else copy."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def stage_audio(folder: Path, staged: Path) -> None:
+    """Copy the ``<genre>/<genre>.NNNNN.{wav,au}`` files of ``folder`` into ``staged``."""
+    for genre in GENRES:
+        if not (folder / genre).is_dir():
+            continue
+        (staged / genre).mkdir(parents=True)
+        for path in sorted((folder / genre).iterdir()):
+            if path.suffix in EXTENSIONS and path.name.startswith(f"{genre}.") and path.is_file():
+                link_or_copy(path, staged / genre / path.name)
+
+
+def prepare_gtzan(source: Path, root: Path) -> PrepareReport:
+    """Put the user's GTZAN copy (a .tar.gz/.zip archive or a folder holding ``genres/`` or
+    ``genres_original/``, .wav or .au) at ``<root>/genres*/`` and check every file decodes."""
+    source, root = Path(source).expanduser(), Path(root).expanduser()
+    if not source.exists():
+        raise DataError(f"--from {source} does not exist", GTZAN.how_to_get)
+    root.mkdir(parents=True, exist_ok=True)
+    sha256 = sha256_file(source) if source.is_file() else None
+    scratch = Path(tempfile.mkdtemp(prefix=".prepare-gtzan-", dir=root))
+    try:
+        if source.is_file():
+            safe_extract(source, scratch / "archive")
+            found, action = find_genres_folder(scratch / "archive"), "extracted"
+        else:
+            found, action = find_genres_folder(source), "copied"
+        if found is None:
+            raise DataError(f"{source} holds no genres/ or genres_original/ folder",
+                            "expected <genre>/<genre>.000NN.wav (or .au) files under genres/ or genres_original/")
+        name = found.name if found.name in FOLDERS else FOLDERS[0]
+        dest = root / name
+        if dest.resolve() == found.resolve():
+            action = "already in place"
+        else:
+            if dest.exists():
+                raise DataError(f"{dest} already exists", "move it away or choose another --root")
+            stage_audio(found, scratch / name)
+            GTZAN().find_files(scratch)  # raises on a wrong layout before anything reaches the root
+            os.replace(scratch / name, dest)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    files = GTZAN().find_files(root)
+    per_genre: dict[str, int] = {}
+    extensions: dict[str, int] = {}
+    unreadable = []
+    for clip_id, rel in files.items():
+        per_genre[clip_id.split(".")[0]] = per_genre.get(clip_id.split(".")[0], 0) + 1
+        suffix = Path(rel).suffix
+        extensions[suffix] = extensions.get(suffix, 0) + 1
+        try:
+            sf.info(str(root / rel))
+        except (sf.LibsndfileError, RuntimeError) as err:
+            unreadable.append((rel, str(err).strip()))
+    if sha256:
+        write_record(root, FetchRecord("gtzan", str(source.resolve()), sha256, "user copy (no published sha256)",
+                                       source.stat().st_size, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())))
+    return PrepareReport(dest, action, per_genre, extensions, unreadable, sha256)

@@ -15,7 +15,7 @@ from pathlib import Path
 import soundfile as sf
 
 from audiobench.errors import AudioReadError, DataError
-from audiobench.tasks.base import Clip, Fold, Manifest, Protocol, Task, check_files_exist
+from audiobench.tasks.base import Clip, Fold, Manifest, Protocol, Source, Task, check_files_exist
 
 NOISE_DIR = "_background_noise_"
 SUPERB_WORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
@@ -26,6 +26,8 @@ SILENCE_VALID_SHARE = 0.1
 SILENCE_SEED = "audiobench-sc-silence-v1"
 VERSION_DIRS = {"v2-35": "v0.02", "v1-30": "v0.01", "paper": "v0.01"}
 SUPERB_TEST_DIR = "test_set_v0.01"
+TEST_SET_FOLDERS = (*SUPERB_WORDS, UNKNOWN, SILENCE)
+RELEASE_FILES = ("validation_list.txt", "testing_list.txt", NOISE_DIR)
 
 
 def speaker(path: str) -> str:
@@ -47,6 +49,21 @@ class SpeechCommands(Task):
     license = "CC BY 4.0"
     how_to_get = ("run `audiobench data download speechcommands`, or extract the official archives into "
                   "<root>/v0.02, <root>/v0.01 and <root>/test_set_v0.01")
+    # The releases have published sha256s; the test sets are checked by their folders and clip count.
+    sources = (
+        Source("v0.02", "https://download.tensorflow.org/data/speech_commands_v0.02.tar.gz",
+               "af14739ee7dc311471de98f5f9d2c9191b18aedfe957f4a6ff791c709868ff58", "v0.02",
+               "v0.02/<word>/*.wav with the list files and _background_noise_", expect=RELEASE_FILES),
+        Source("v0.01", "https://download.tensorflow.org/data/speech_commands_v0.01.tar.gz",
+               "743935421bb51cccdb6bdd152e04c5c70274e935c82119ad7faeec31780d811d", "v0.01",
+               "v0.01/<word>/*.wav with the list files and _background_noise_", expect=RELEASE_FILES),
+        Source("test_set_v0.01", "https://download.tensorflow.org/data/speech_commands_test_set_v0.01.tar.gz",
+               None, "test_set_v0.01", "test_set_v0.01/<10 words, _unknown_, _silence_>/*.wav, 3,081 clips",
+               expect=TEST_SET_FOLDERS, count=("*/*.wav", 3081)),
+        Source("test_set_v0.02", "https://download.tensorflow.org/data/speech_commands_test_set_v0.02.tar.gz",
+               None, "test_set_v0.02", "test_set_v0.02/<10 words, _unknown_, _silence_>/*.wav, 4,890 clips",
+               expect=TEST_SET_FOLDERS, count=("*/*.wav", 4890)),
+    )
     layout = ("<root>/v0.02/ and <root>/v0.01/ (each <word>/<speaker>_nohash_<n>.wav, validation_list.txt, "
               "testing_list.txt, _background_noise_/) and <root>/test_set_v0.01/ (12 label folders)")
 

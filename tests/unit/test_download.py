@@ -19,15 +19,15 @@ from support.http import Server, sha, tar_gz
 from audiobench.download import (
     DOWNLOADS_DIR,
     RECORD_FILE,
-    Source,
     download_file,
     fetch,
     mirrored,
-    prepare_gtzan,
     safe_extract,
     sources_for,
 )
 from audiobench.errors import DataError, DownloadError
+from audiobench.tasks.base import Source
+from audiobench.tasks.gtzan import prepare_gtzan
 
 WAV = b"RIFF....WAVEfmt placeholder"  # content never decoded by these tests
 
