@@ -102,7 +102,7 @@ class Batch:
         return self
 
 
-class ClipDataset(Dataset):
+class DecodingDataset(Dataset):
     """Decodes one clip per item (cropped to the encoder's window); a failure is returned, not
     raised, so the main process decides whether to abort or skip."""
 
@@ -176,7 +176,7 @@ def encode_clips(encoder: Encoder, manifest: Manifest, keys: list[str], clips: l
     Returns the keys of clips that failed to decode (with ``skip_bad``)."""
     encoder.to(device)
     encoder.set_precision(DTYPES[dtype])
-    dataset = ClipDataset(manifest.root, clips, encoder.sample_rate, encoder.window_samples)
+    dataset = DecodingDataset(manifest.root, clips, encoder.sample_rate, encoder.window_samples)
     workers = default_workers() if options.num_workers is None else options.num_workers
     loader = DataLoader(dataset, batch_size=options.batch_size, num_workers=workers, collate_fn=collate,
                         pin_memory=device.type == "cuda")

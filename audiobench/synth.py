@@ -35,7 +35,7 @@ SYNTHESIZERS: dict[str, str] = {
     "esc50": "audiobench.synth:write_esc50",
     "gtzan": "audiobench.synth:write_gtzan",
     "speechcommands": "audiobench.synth:write_speechcommands",
-    "mixture": "audiobench.training.synth:write_mixture",
+    "mixture": "audiobench.training.mixture:write_mixture",
 }
 SCALES = ("tiny", "small")
 

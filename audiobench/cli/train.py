@@ -97,7 +97,7 @@ def train(
     """
     from audiobench.training.config import load_config
     from audiobench.training.manifest import count_lines
-    from audiobench.training.trainer import prepare
+    from audiobench.training.trainer import build_run
 
     _quiet_engine()
     items = list(overrides or [])
@@ -110,7 +110,7 @@ def train(
     progress = _progress_callback()
     bar = progress_bar("checking data", total=total) if _main_process() else contextlib.nullcontext(None)
     with bar as advance:
-        run = prepare(config, data, out, resume=resume, callbacks=[progress], advance=advance)
+        run = build_run(config, data, out, resume=resume, callbacks=[progress], advance=advance)
     if run.is_main:
         report = run.report
         counts = {d: n for d, n in report.domains.items() if n is not None}

@@ -389,7 +389,7 @@ def stream_dataset(data: TrainData, config: TrainConfig, args: Seq2SeqTrainingAr
                        sample_rate=SAMPLE_RATE, default_language=config.default_language, make_item=make_item)
 
 
-def prepare(config: TrainConfig, data: str | Sequence[str], out: str | Path, resume: str = "auto",
+def build_run(config: TrainConfig, data: str | Sequence[str], out: str | Path, resume: str = "auto",
             callbacks: list[TrainerCallback] = (), advance: Callable[[int], None] | None = None) -> TrainingRun:
     """Validate the data, build tokenizer, model and engine; nothing is trained yet."""
     out = Path(out)

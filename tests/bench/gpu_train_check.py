@@ -39,7 +39,7 @@ from audiobench.flops import forward_flops, training_flops_per_sample
 from audiobench.training.config import load_config
 from audiobench.training.manifest import Row
 from audiobench.training.shards import write_shards
-from audiobench.training.trainer import prepare
+from audiobench.training.trainer import build_run
 
 TINY = ["model_config.d_model=64", "model_config.encoder_layers=2", "model_config.decoder_layers=2",
         "model_config.encoder_attention_heads=2", "model_config.decoder_attention_heads=2",
@@ -103,7 +103,7 @@ def main() -> int:
     else:
         overrides.append("model_config.vocab_size=51866")
     config = load_config("whisper-aut", None, overrides)
-    run = prepare(config, str(shards), work / "run", resume="never")
+    run = build_run(config, str(shards), work / "run", resume="never")
     run.trainer.args.save_strategy = SaveStrategy.NO  # no 18 GB checkpoint at the end of a throughput check
     model = run.trainer.model
     device = run.trainer.args.device

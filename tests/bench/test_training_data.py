@@ -39,7 +39,7 @@ import time, resource, json, sys
 start = time.perf_counter()
 from transformers import TrainerCallback
 from audiobench.training.config import load_config
-from audiobench.training.trainer import prepare
+from audiobench.training.trainer import build_run
 
 class FirstStep(TrainerCallback):
     def on_step_end(self, args, state, control, **kwargs):
@@ -49,7 +49,7 @@ class FirstStep(TrainerCallback):
 first = FirstStep()
 config = load_config("whisper-aut-tiny", None, ["max_steps=1", "num_workers=0", "save_steps=100",
                                                 "per_device_batch_size=2", "effective_batch_size=2"])
-run = prepare(config, sys.argv[1], sys.argv[2], callbacks=[first])
+run = build_run(config, sys.argv[1], sys.argv[2], callbacks=[first])
 run.train()
 print(json.dumps({"seconds_to_first_step": first.seconds,
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))

@@ -13,7 +13,7 @@ from audiobench.encoders.whisper import shipped_config
 from audiobench.training.config import load_config
 from audiobench.training.manifest import read_manifest
 from audiobench.training.tokenizer import CAPTION, EOT, NO_TIMESTAMPS, SOT, TRANSCRIBE, TRANSLATE
-from audiobench.training.trainer import prepare
+from audiobench.training.trainer import build_run
 
 
 def local_base(folder: Path, texts: list[str]) -> Path:
@@ -41,7 +41,7 @@ def test_pretrained_base_gets_the_caption_token_and_trains(small_corpus: Path, t
                                               "per_device_batch_size=2", "effective_batch_size=2", "max_steps=2",
                                               "domain_weights.sound=0.2", "save_steps=100",
                                               "default_language=en"])
-    run = prepare(config, str(small_corpus), tmp_path / "run")
+    run = build_run(config, str(small_corpus), tmp_path / "run")
     model = run.trainer.model
     tokenizer = run.trainer.processing_class
     assert tokenizer.convert_tokens_to_ids(CAPTION) == len(tokenizer) - 1
