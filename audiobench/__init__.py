@@ -17,7 +17,9 @@ __version__ = "0.1.0"
 
 API = ("run", "embed", "probe", "cached", "compare", "load_manifest", "load_encoder", "Embedding", "Comparison",
        "default_data_root", "default_cache_dir")
-__all__ = ["__version__", *API]
+#: Suites: ``audiobench.run_suite("whisper-base", "whisper-aut-paper")``.
+SUITE_API = ("run_suite", "load_suite")
+__all__ = ["__version__", *API, *SUITE_API]
 
 
 def __getattr__(name: str) -> Any:
@@ -25,4 +27,8 @@ def __getattr__(name: str) -> Any:
         from audiobench import api
 
         return getattr(api, name)
+    if name in SUITE_API:
+        from audiobench.suites import runner
+
+        return getattr(runner, name)
     raise AttributeError(f"module 'audiobench' has no attribute {name!r}")

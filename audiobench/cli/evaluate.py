@@ -10,6 +10,7 @@ from rich.table import Table
 
 from audiobench.cli import common
 from audiobench.cli.common import console, err_console
+from audiobench.errors import ConfigError
 
 if TYPE_CHECKING:
     from audiobench.results import Result
@@ -20,19 +21,47 @@ WORKERS = typer.Option(None, "--workers", min=0, help="Audio decoding processes 
 RESULTS_DIR = typer.Option(Path("results"), "--results-dir", help="Where result JSON files are written.")
 
 
-def run(encoder: str = common.ENCODER, task: str = common.TASK, protocol: Optional[str] = common.PROTOCOL,
+SUITE = typer.Option(None, "--suite", "-s", help="Run a suite: a shipped name (`audiobench list suites`) or a "
+                     "YAML file; its entries set protocol, probe, pooling and layer.")
+RUN_TASKS = typer.Option(None, "--task", "-t", help="Registered task name (see `audiobench list tasks`); with "
+                         "--suite, repeat to run only those tasks' entries.")
+RUN_DATA_ROOT = typer.Option(None, "--data-root", help="Task data directory; with --suite, the directory holding one "
+                             "folder per task. Default $AUDIOBENCH_DATA/<task> or ~/.cache/audiobench/data/<task>.")
+
+
+def run(encoder: str = common.ENCODER, task: Optional[list[str]] = RUN_TASKS, suite: Optional[str] = SUITE,
+        protocol: Optional[str] = common.PROTOCOL,
         probe: common.ProbeName = common.PROBE, layer: str = common.LAYER, pooling: common.Pooling = common.POOLING,
         device: str = common.DEVICE, dtype: common.Dtype = common.DTYPE, batch_size: int = common.BATCH_SIZE,
         workers: Optional[int] = WORKERS,
-        data_root: Optional[Path] = common.DATA_ROOT, cache_dir: Optional[Path] = common.CACHE_DIR,
+        data_root: Optional[Path] = RUN_DATA_ROOT, cache_dir: Optional[Path] = common.CACHE_DIR,
         results_dir: Path = RESULTS_DIR, weights: Optional[str] = common.WEIGHTS,
         random_init: bool = common.RANDOM_INIT, seed: int = SEED, skip_bad: bool = common.SKIP_BAD) -> None:
-    """Embed a task's clips (cached) and probe them: one result JSON per layer.
+    """Embed a task's clips (cached) and probe them: one result JSON per layer. With --suite, run
+    every entry of the suite (each task embedded once) and print the suite's leaderboard.
 
-    Example: audiobench run --encoder whisper-large-v3 --task esc50 --layer all
+    Examples:\n
+      audiobench run --encoder whisper-large-v3 --task esc50 --layer all\n
+      audiobench run --encoder whisper-large-v3 --suite whisper-aut-paper
     """
     from audiobench import api
 
+    if suite is not None:
+        from audiobench.cli.suite import run_suite_command
+
+        per_entry = [name for name, value, default in (("--protocol", protocol, None), ("--probe", probe, "logistic"),
+                     ("--layer", layer, "last"), ("--pooling", pooling, "masked-mean")) if value != default]
+        if per_entry:
+            raise ConfigError(f"{per_entry[0]} with --suite: each suite entry sets its own",
+                              "drop the option, or copy the suite's YAML file and edit its entries")
+        raise typer.Exit(run_suite_command(
+            encoder, suite, task or [], data_dir=data_root, cache_dir=cache_dir, results_dir=results_dir,
+            weights=weights, random_init=random_init, device=device, dtype=dtype, batch_size=batch_size,
+            workers=workers, skip_bad=skip_bad, seed=seed))
+    if not task or len(task) > 1:
+        raise ConfigError("run takes one --task" if task else "run needs --task or --suite",
+                          "repeat --task only with --suite; e.g. --task esc50")
+    task = task[0]
     api.check_options(encoder, task, device, dtype, pooling, probe)
     manifest = _manifest(task, protocol, data_root)
     results = api.run(encoder, manifest, probe=probe, layer=layer, pooling=pooling, seed=seed, device=device,

@@ -1,0 +1,107 @@
+"""Running a suite for one encoder: each task protocol is embedded once (one cache pass) for
+all of its entries, then every entry is probed from that embedding.
+
+A failing entry (missing data, a layer the encoder lacks, a probe that cannot fit) does not
+stop the run: its error is kept in its ``EntryOutcome`` and the next entry runs. A failure
+while embedding fails every entry of that task protocol. The library never prints; progress
+goes through ``progress`` as in ``audiobench.api``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from audiobench import api
+from audiobench.suites import Suite, SuiteEntry, load_suite
+
+if TYPE_CHECKING:
+    from audiobench.encoders.base import Encoder
+    from audiobench.results import Result
+
+
+@dataclass
+class EmbeddingPass:
+    """The one embedding pass of a task protocol; ``embedding`` stays None when it failed."""
+
+    protocol_id: str
+    embedding: api.Embedding | None = None
+    error: Exception | None = None
+
+
+@dataclass
+class EntryOutcome:
+    """One suite entry: the results it wrote (one per layer), or the error that stopped it."""
+
+    entry: SuiteEntry
+    results: list[Result] = field(default_factory=list)
+    error: Exception | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.error is not None
+
+
+@dataclass
+class SuiteRun:
+    suite: Suite
+    encoder: str
+    passes: list[EmbeddingPass] = field(default_factory=list)
+    outcomes: list[EntryOutcome] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[EntryOutcome]:
+        return [outcome for outcome in self.outcomes if outcome.failed]
+
+    @property
+    def results(self) -> list[Result]:
+        return [result for outcome in self.outcomes for result in outcome.results]
+
+
+def run_suite(encoder: str | Encoder, suite: str | Path | Suite, *, tasks: Sequence[str] = (),
+              data_dir: Path | str | None = None, cache_dir: Path | str | None = None,
+              results_dir: Path | str | None = api.DEFAULT_RESULTS_DIR, weights: str | None = None,
+              random_init: bool = False, device: str = "auto", dtype: str = "auto", batch_size: int = 16,
+              workers: int | None = None, skip_bad: bool = False, seed: int = 0,
+              progress: api.Progress = api.no_progress) -> SuiteRun:
+    """Run every entry of ``suite`` (a shipped name, a YAML path or a ``Suite``; only the
+    entries of ``tasks`` when given) with ``encoder``. Task data is read from
+    ``data_dir/<task>`` (default: ``api.default_data_root``); results are written to
+    ``results_dir`` as each entry finishes."""
+    suite = (suite if isinstance(suite, Suite) else load_suite(suite)).restricted(list(tasks))
+    api.check_options(encoder, suite.tasks[0], device, dtype)  # the suite checked its own names
+    model = api.load_encoder(encoder, weights, random_init)
+    run = SuiteRun(suite, model.name)
+    for (task, protocol), entries in embedding_groups(suite).items():
+        embedded = EmbeddingPass(f"{task}/{protocol}")
+        run.passes.append(embedded)
+        try:
+            manifest = api.load_manifest(task, protocol, Path(data_dir) / task if data_dir else None)
+            embedded.embedding = api.embed(model, manifest, cache_dir=cache_dir, device=device, dtype=dtype,
+                                           batch_size=batch_size, workers=workers, skip_bad=skip_bad,
+                                           progress=progress)
+        except Exception as err:  # noqa: BLE001 - reported per entry, the suite goes on
+            embedded.error = err
+            run.outcomes.extend(EntryOutcome(entry, error=err) for entry in entries)
+            continue
+        for entry in entries:
+            outcome = EntryOutcome(entry)
+            run.outcomes.append(outcome)
+            try:
+                outcome.results = api.probe_embedding(
+                    embedded.embedding, probe=entry.probe, layer=entry.layer, pooling=entry.pooling, seed=seed,
+                    device=device, results_dir=results_dir, random_init=random_init, progress=progress)
+            except Exception as err:  # noqa: BLE001 - reported per entry, the suite goes on
+                outcome.error = err
+    return run
+
+
+def embedding_groups(suite: Suite) -> dict[tuple[str, str], list[SuiteEntry]]:
+    """Entries by the embedding pass they share: one per task protocol (every pooling and
+    layer is cached in one pass), in the suite's order."""
+    groups: dict[tuple[str, str], list[SuiteEntry]] = {}
+    for entry in suite.entries:
+        groups.setdefault((entry.task, entry.protocol), []).append(entry)
+    return groups
