@@ -276,6 +276,9 @@ class Leaderboard:
         if self.baseline:
             lines.append(f"Deltas are accuracy points against the baseline {self.baseline}; p is an exact "
                          "McNemar test on the test clips both results predicted.")
+        elif any(cell.delta for cell in self.cells.values()):
+            lines.append("Deltas are accuracy points against the published number of the same encoder "
+                         "(its reference row).")
         for column in self.columns:
             if column.mixed:
                 hashes = ", ".join(m[:12] for m in column.manifests)
@@ -294,12 +297,17 @@ class Leaderboard:
 
 
 def build_leaderboard(entries: Sequence[Entry], baseline: str | None = None, force: bool = False,
-                      with_reference: bool = False) -> Leaderboard:
-    """Arrange entries as rows (encoder + variant) x columns (protocol id [+ manifest])."""
+                      with_reference: bool = False, protocols: Sequence[str] | None = None,
+                      reference_deltas: bool = False) -> Leaderboard:
+    """Arrange entries as rows (encoder + variant) x columns (protocol id [+ manifest]).
+
+    ``protocols`` fixes the columns (a suite's: those protocol ids in that order, even where
+    only reference rows exist); ``reference_deltas`` gives each measured cell, when no baseline
+    is set, its difference to the reference row of the same encoder in its column."""
     measured = [e for e in entries if e.measured]
     if not measured:
         raise ResultsError("no measured results to compare", "run `audiobench run` first or pass the results directory")
-    columns, column_of, notes = _columns(measured, force)
+    columns, column_of, notes = _columns(measured, force, protocols)
     kept, collisions = latest(measured, lambda e: (e.row, column_of(e)))
     notes += collisions
     cells = {key: Cell(entry) for key, entry in kept.items()}
@@ -325,19 +333,21 @@ def build_leaderboard(entries: Sequence[Entry], baseline: str | None = None, for
     _mark_best(board)
     if baseline_row:
         _add_deltas(board)
+    elif reference_deltas:
+        _add_reference_deltas(board)
     return board
 
 
-def _columns(measured: Sequence[Entry], force: bool):
+def _columns(measured: Sequence[Entry], force: bool, protocols: Sequence[str] | None = None):
     """Columns, a function entry -> column key, and notes about protocols split by manifest."""
     manifests: dict[str, Counter] = defaultdict(Counter)
     for e in measured:
         manifests[e.protocol_id][e.manifest_sha256 or "unknown"] += 1
     columns, notes = [], []
     split: set[str] = set()
-    for pid in sorted(manifests):
+    for pid in sorted(manifests) if protocols is None else protocols:
         hashes = tuple(sorted(manifests[pid]))
-        if len(hashes) == 1 or force:
+        if len(hashes) <= 1 or force:  # none: a fixed column that only reference rows fill
             columns.append(Column(pid, pid, hashes))
             continue
         split.add(pid)
@@ -386,6 +396,19 @@ def _mark_best(board: Leaderboard) -> None:
             if top - mean <= TIE:
                 key = (row, column.key)
                 board.cells[key] = Cell(board.cells[key].entry, best=True, delta=board.cells[key].delta)
+
+
+def _add_reference_deltas(board: Leaderboard) -> None:
+    """Measured minus published, per column, for encoders that have a reference row there."""
+    for column in board.columns:
+        published = {cell.entry.encoder: cell.entry for row in board.reported_rows
+                     if (cell := board.cell(row, column)) is not None}
+        for row in board.rows:
+            cell = board.cell(row, column)
+            if cell is None or not cell.entry.measured or cell.entry.encoder not in published:
+                continue
+            delta = Delta((cell.entry.mean - published[cell.entry.encoder].mean) * 100)
+            board.cells[(row, column.key)] = Cell(cell.entry, cell.best, delta)
 
 
 def _add_deltas(board: Leaderboard) -> None:

@@ -16,6 +16,7 @@ from audiobench.cli.common import console, err_console
 
 if TYPE_CHECKING:
     from audiobench.leaderboard import Collection, Leaderboard
+    from audiobench.suites import Suite
 
 DEFAULT_RESULTS = Path("results")
 
@@ -27,6 +28,8 @@ FORCE = typer.Option(False, "--force", help="Rank results on different manifests
                      "(the column is marked with a dagger).")
 WITH_REFERENCE = typer.Option(False, "--with-reference", help="Also show published numbers found in the inputs "
                               "(e.g. results/reference/), marked and never ranked.")
+SUITE = typer.Option(None, "--suite", "-s", help="Only that suite's results and columns (a shipped name or a YAML "
+                     "file), with its reference rows and each score's delta to the published one.")
 
 
 class Format(str, Enum):
@@ -58,16 +61,32 @@ def _warn(message: str) -> None:
 
 
 def leaderboard(paths: Optional[list[Path]], baseline: Optional[str], force: bool,
-                 with_reference: bool) -> tuple["Collection", "Leaderboard"]:
+                with_reference: bool, suite: Optional[str] = None) -> tuple["Collection", "Leaderboard"]:
     from audiobench.leaderboard import build_leaderboard
 
+    if suite is not None:
+        from audiobench.suites import load_suite
+        return suite_leaderboard(load_suite(suite), paths, baseline, force)
     collection = _collect(paths)
     if with_reference and not collection.reported:
         _warn("--with-reference: the inputs hold no reference file (e.g. results/reference/whisper-aut-paper.json)")
     board = build_leaderboard(collection.entries, baseline=baseline, force=force, with_reference=with_reference)
+    return collection, _noted(board)
+
+
+def suite_leaderboard(suite: "Suite", paths: Optional[list[Path]], baseline: Optional[str] = None,
+                      force: bool = False) -> tuple["Collection", "Leaderboard"]:
+    """The suite's board over ``paths`` (default ./results) and the suite's reference files."""
+    from audiobench.suites.board import suite_board
+
+    collection = _collect([*(paths or [DEFAULT_RESULTS]), *suite.reference_paths()])
+    return collection, _noted(suite_board(suite, collection.entries, baseline=baseline, force=force))
+
+
+def _noted(board: "Leaderboard") -> "Leaderboard":
     for note in board.notes:
         _warn(note)
-    return collection, board
+    return board
 
 
 def compare(
@@ -78,19 +97,21 @@ def compare(
     plot: Optional[Path] = typer.Option(None, "--plot", help="Also write a grouped bar chart (PNG) to FILE."),
     force: bool = FORCE,
     with_reference: bool = WITH_REFERENCE,
+    suite: Optional[str] = SUITE,
 ) -> None:
     """Leaderboard: encoders as rows, task protocols as columns, mean +- std accuracy (%).
 
     Examples:\n
       audiobench compare\n
       audiobench compare results/ --baseline whisper-large-v3 --with-reference\n
+      audiobench compare results/ --suite whisper-aut-paper\n
       audiobench compare results/ --format markdown --out leaderboard.md --plot leaderboard.png
     """
     from audiobench import formats
     from audiobench import report as figures
     from audiobench.files import atomic_write_bytes, atomic_write_text
 
-    _, board = leaderboard(paths, baseline, force, with_reference)
+    _, board = leaderboard(paths, baseline, force, with_reference, suite)
     if plot is not None:
         atomic_write_bytes(plot, figures.bar_chart_png(board))
         err_console.print(f"wrote {plot}", markup=False, highlight=False)
@@ -118,6 +139,8 @@ def check(
     paths: list[Path] = typer.Argument(..., help="New result files or directories (searched recursively)."),
     baseline: Path = typer.Option(..., "--baseline", "-b", help="Baseline result file or directory."),
     tolerance: float = typer.Option(0.5, "--tolerance", help="Allowed drop in accuracy points before failing."),
+    suite: Optional[str] = typer.Option(None, "--suite", "-s", help="Gate only the results this suite's entries "
+                                        "select (a shipped name or a YAML file)."),
 ) -> None:
     """Regression gate: exit 1 if any encoder/task dropped by more than --tolerance points.
 
@@ -126,13 +149,19 @@ def check(
     (exit 2), never a pass. Reference (published) numbers are ignored.
 
     Example (CI):\n
-      audiobench check --baseline results/ new-results/ --tolerance 0.5
+      audiobench check --baseline results/ new-results/ --tolerance 0.5\n
+      audiobench check --baseline results/ new-results/ --suite whisper-aut-paper
     """
     from audiobench.gate import check_regressions
 
-    base = _collect([baseline])
-    new = _collect(paths)
-    outcome = check_regressions(base.entries, new.entries, tolerance)
+    base, new = _collect([baseline]).entries, _collect(paths).entries
+    if suite is not None:
+        from audiobench.suites import load_suite
+        from audiobench.suites.board import suite_entries
+
+        chosen = load_suite(suite)
+        base, new = suite_entries(chosen, base), suite_entries(chosen, new)
+    outcome = check_regressions(base, new, tolerance)
     for note in outcome.notes:
         _warn(note)
     for pair in outcome.manifest_mismatches:

@@ -25,13 +25,16 @@ import difflib
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, ValidationInfo, field_validator
 
 from audiobench.errors import AudiobenchError, ConfigError
 from audiobench.registry import Registry
+
+if TYPE_CHECKING:
+    from audiobench.results import Result
 
 #: Probe and pooling of an entry that does not name them (the ``run`` command's defaults).
 DEFAULT_PROBE = "logistic"
@@ -106,6 +109,15 @@ class SuiteEntry(BaseModel):
     def protocol_id(self) -> str:
         return f"{self.task}/{self.protocol}"
 
+    def selects(self, result: Result) -> bool:
+        """Whether ``result`` (of any encoder) is a run of this entry."""
+        if (result.task.protocol_id, result.probe.name, result.pooling) != (self.protocol_id, self.probe, self.pooling):
+            return False
+        if self.layer == "all":
+            return True
+        num_layers = result.encoder.num_layers
+        return result.layer == (num_layers - 1 if self.layer == "last" else int(self.layer) % num_layers)
+
     def describe(self) -> str:
         """One line, e.g. ``esc50/paper: paper probe, padded-mean, last layer``."""
         layer = {"last": "last layer", "all": "all layers"}.get(str(self.layer), f"layer {self.layer}")
@@ -158,6 +170,9 @@ class Suite(BaseModel):
     def protocol_ids(self) -> list[str]:
         """Protocol ids in the order of their first entry: the columns of the suite's table."""
         return list(dict.fromkeys(entry.protocol_id for entry in self.entries))
+
+    def selects(self, result: Result) -> bool:
+        return any(entry.selects(result) for entry in self.entries)
 
     def reference_paths(self) -> list[Path]:
         base = self.path.parent if self.path is not None else Path.cwd()
