@@ -9,11 +9,12 @@ from typing import Optional
 import typer
 
 from audiobench.cli.common import console, err_console, progress_bar
-from audiobench.cli.compare import leaderboard
-from audiobench.cli.data import DEFAULT_SYNTH_TASKS
+from audiobench.cli.compare import suite_leaderboard
 
 #: whisper-micro: Whisper's code path at a size a laptop CPU encodes in seconds.
 DEMO_ENCODERS = (("logmel", False), ("whisper-micro", True))
+#: The shipped suite the demo runs (audiobench/suites/demo.yaml).
+DEMO_SUITE = "demo"
 
 NEXT_STEPS = """[bold]Next, on real data and real weights[/] (GPU recommended):
   audiobench data download esc50
@@ -24,27 +25,35 @@ NEXT_STEPS = """[bold]Next, on real data and real weights[/] (GPU recommended):
 def demo(workdir: Optional[Path] = typer.Option(None, "--workdir", help="Where to write data and cache "
                                                 "(default: a temporary directory)."),
          results_dir: Path = typer.Option(Path("results/demo"), "--results-dir")) -> None:
-    """Synthesise the tiny suite, run logmel and a random-init whisper-micro on ESC-50, GTZAN and
-    Speech Commands, and print the leaderboard. No network."""
-    from audiobench import api
+    """Synthesise the tiny trees and run the `demo` suite (ESC-50, GTZAN and Speech Commands) with
+    logmel and a random-init whisper-micro, then print the leaderboard. No network."""
+    from audiobench.cli.suite import print_failures, print_passes
     from audiobench.formats import to_rich
+    from audiobench.suites import load_suite
+    from audiobench.suites.runner import run_suite
     from audiobench.synth import synthesize
 
+    suite = load_suite(DEMO_SUITE)
+    failed = 0
     with tempfile.TemporaryDirectory(prefix="audiobench-demo-") as tmp:
         base = workdir or Path(tmp)
-        for task in DEFAULT_SYNTH_TASKS:
+        for task in suite.tasks:
             root = base / "data" / task
             if not root.exists():
                 summary = synthesize(task, root, "tiny", seed=0)
                 err_console.print(f"synthesised {task}: {summary['clips']} clips")
-            manifest = api.load_manifest(task, None, root)
-            for name, random_init in DEMO_ENCODERS:
-                api.run(name, manifest, random_init=random_init, device="cpu", batch_size=8, cache_dir=base / "cache",
-                        results_dir=results_dir, progress=progress_bar)
-    _, board = leaderboard([results_dir], baseline="logmel", force=False, with_reference=False)
+        for name, random_init in DEMO_ENCODERS:
+            run = run_suite(name, suite, data_dir=base / "data", cache_dir=base / "cache", results_dir=results_dir,
+                            random_init=random_init, device="cpu", batch_size=8, progress=progress_bar)
+            print_passes(run)
+            print_failures(run)
+            failed += len(run.failed)
+    _, board = suite_leaderboard(suite, [results_dir], baseline="logmel")
     console.print(to_rich(board))
-    console.print(f"Results: {results_dir} (again: audiobench compare {results_dir})")
+    console.print(f"Results: {results_dir} (again: audiobench compare {results_dir} --suite {DEMO_SUITE})")
     console.print(NEXT_STEPS)
+    if failed:
+        raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:
