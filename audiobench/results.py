@@ -13,6 +13,9 @@ shown only on request, never ranked, never a baseline, never used by the gate.
 Adding a field: add it to the sub-model it belongs to with a default, so files written
 before it still validate; a change of meaning or a removal bumps ``SCHEMA_VERSION`` and adds a
 step to ``migrate``.
+
+(Longer than most modules on purpose: the models and the code that reads, migrates and writes
+them change together, and one file is the schema a reader needs to see.)
 """
 
 from __future__ import annotations
