@@ -50,7 +50,8 @@ def bench(encoder: str = common.ENCODER, weights: Optional[str] = common.WEIGHTS
                       "-" if f["mfu"] is None else f"{100 * f['mfu']:.1f}%")
     console.print(table)
     if out:
-        atomic_write_text(out, json.dumps({"figures": figures, "env": environment(str(resolved))}, indent=2) + "\n")
+        payload = {"figures": figures, "env": environment(str(resolved)).model_dump()}
+        atomic_write_text(out, json.dumps(payload, indent=2) + "\n")
 
 
 def register(app: typer.Typer) -> None:
