@@ -27,6 +27,7 @@ def suite_board(suite: Suite, entries: Sequence[Entry], baseline: str | None = N
     selected = suite_entries(suite, entries)
     if not any(entry.measured for entry in selected):
         raise ResultsError(f"no results of suite {suite.name} among the inputs",
-                           f"run `audiobench run --encoder E --suite {suite.name}` first, or pass its results directory")
+                           f"run `audiobench run --encoder E --suite {suite.name}` first, or pass its results "
+                           "directory")
     return build_leaderboard(selected, baseline=baseline, force=force, with_reference=True,
                              protocols=suite.protocol_ids, reference_deltas=True)
