@@ -118,9 +118,9 @@ def train(
                           f"{report.samples_per_epoch} samples per epoch; eval: {report.eval_rows} rows")
         for name in run.resume.set_aside:
             err_console.print(f"[yellow]warning:[/] {out / name} is incomplete (no complete.json): "
-                              f"moved to {out / 'incomplete' / name}, not resumed from")
+                              f"moved to {out / 'incomplete' / name}, not resumed from", soft_wrap=True)
         if run.checkpoint:
-            err_console.print(f"resuming from {run.checkpoint}")
+            err_console.print(f"resuming from {run.checkpoint}", soft_wrap=True)
     try:
         metrics = run.train()
     finally:  # an error mid-run must not leave the live bar over the message

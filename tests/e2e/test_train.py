@@ -66,12 +66,19 @@ def test_tiny_recipe_trains_and_its_loss_falls(trained: Path) -> None:
     assert (trained / "final" / "model.safetensors").is_file() and (trained / "tokenizer").is_dir()
 
 
-def test_resume_reproduces_the_uninterrupted_run(trained: Path, mixture: Path, tmp_path: Path) -> None:
-    # A run killed after step 20 leaves exactly this folder behind; step 20 is inside epoch 2.
+def test_resume_reproduces_the_uninterrupted_run(trained: Path, mixture: Path, tmp_path: Path, capsys) -> None:
+    # A run killed while writing its step-22 checkpoint leaves this folder behind; step 20 is
+    # inside epoch 2.
     interrupted = tmp_path / "interrupted"
     interrupted.mkdir()
     shutil.copytree(trained / "checkpoint-20", interrupted / "checkpoint-20")
+    shutil.copytree(trained / "checkpoint-20", interrupted / "checkpoint-22")
+    (interrupted / "checkpoint-22" / "complete.json").unlink()
+    (interrupted / "checkpoint-22" / "optimizer.pt").unlink()
     assert train(mixture, interrupted) == 0  # --resume auto is the default
+    err = capsys.readouterr().err
+    assert "checkpoint-22 is incomplete (no complete.json)" in err and "resuming from" in err
+    assert (interrupted / "incomplete" / "checkpoint-22").is_dir()
     resumed, reference = losses(interrupted), losses(trained)
     assert sorted(resumed) == list(range(21, 25))
     assert [resumed[s] for s in resumed] == pytest.approx([reference[s] for s in resumed], rel=1e-5)
