@@ -1,4 +1,5 @@
-"""``python -m audiobench ...``: the same command as ``audiobench ...``."""
+"""``python -m audiobench ...`` (and ``torchrun ... -m audiobench embed ...``): the same command as
+``audiobench ...``."""
 
 import sys
 

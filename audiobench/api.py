@@ -8,8 +8,8 @@ any model is loaded, and returns typed objects: ``Embedding`` (cache + report), 
 
 Defaults: task data under ``$AUDIOBENCH_DATA/<task>`` (``~/.cache/audiobench/data/<task>``),
 embeddings under ``$AUDIOBENCH_CACHE`` (``~/.cache/audiobench/embeddings``), results in
-``./results``. Progress is reported through ``progress(description, total)``, a context
-manager yielding ``advance(n)`` (the CLI passes rich progress bars); by default nothing is shown.
+``./results``. Progress is reported through ``progress(description, total)`` (total None when
+unknown), a context manager yielding ``advance(n)`` (the CLI passes rich progress bars); by default nothing is shown.
 """
 
 from __future__ import annotations
@@ -28,8 +28,9 @@ if TYPE_CHECKING:
     from audiobench.results import Result
     from audiobench.tasks.base import Manifest
 
-Progress = Callable[[str, int], ContextManager[Callable[[int], None]]]
+Progress = Callable[[str, int | None], ContextManager[Callable[[int], None]]]
 DEFAULT_RESULTS_DIR = Path("results")
+TRIM_MULTIPLE = 50  # encoder positions (Whisper: 1 s); encoders.base.TRIM_MULTIPLE, without importing torch
 
 
 def default_data_root(task: str) -> Path:
@@ -43,7 +44,7 @@ def default_cache_dir() -> Path:
 
 
 @contextmanager
-def no_progress(description: str, total: int) -> Iterator[Callable[[int], None]]:
+def no_progress(description: str, total: int | None) -> Iterator[Callable[[int], None]]:
     yield lambda n=1: None
 
 
@@ -93,16 +94,24 @@ def load_manifest(task: str, protocol: str | None = None, data_root: Path | str 
     return get_task(task).manifest(Path(data_root) if data_root else default_data_root(task), protocol)
 
 
-def load_encoder(encoder: str | Encoder, weights: str | None = None, random_init: bool = False) -> Encoder:
-    from audiobench.encoders import build_encoder
+def load_encoder(encoder: str | Encoder, weights: str | None = None, random_init: bool = False,
+                 window: str | None = None, trim_multiple: int = TRIM_MULTIPLE) -> Encoder:
+    """The named encoder (or the one given), set to run ``window`` (``full`` or ``trim``, see
+    ``Encoder.set_window``; None keeps its own, full for a new one); trim on an encoder that
+    cannot is a ``ConfigError``."""
+    from audiobench.encoders import Window, build_encoder
 
-    return encoder if not isinstance(encoder, str) else build_encoder(encoder, weights, random_init)
+    model = encoder if not isinstance(encoder, str) else build_encoder(encoder, weights, random_init)
+    if window is not None:
+        model.set_window(Window(window, trim_multiple))
+    return model
 
 
 def check_options(encoder: str | Encoder, task: str | Manifest, device: str = "auto", dtype: str = "auto",
-                  pooling: str = "masked-mean", probe: str = "logistic") -> None:
+                  pooling: str = "masked-mean", probe: str = "logistic", window: str | None = None,
+                  trim_multiple: int = TRIM_MULTIPLE) -> None:
     """Reject bad names and option values before any slow work starts."""
-    from audiobench.encoders import ENCODERS
+    from audiobench.encoders import ENCODERS, Window
     from audiobench.evaluate import check_pooling
     from audiobench.extraction import resolve_device, resolve_dtype
     from audiobench.choices import PROBES
@@ -115,35 +124,64 @@ def check_options(encoder: str | Encoder, task: str | Manifest, device: str = "a
     resolve_dtype(dtype, resolve_device(device))
     check_pooling(pooling)
     PROBES.get(probe)
+    Window(window or "full", trim_multiple)
+
+
+def refuse_ranks(command: str) -> None:
+    """Only ``embed`` shares its work among torchrun's processes."""
+    from audiobench.errors import ConfigError
+    from audiobench.sharding import current_shard
+
+    shard = current_shard()
+    if shard.distributed:
+        raise ConfigError(f"`audiobench {command}` runs in one process, not under torchrun ({shard.world_size} ranks)",
+                          "fill the cache with `torchrun ... -m audiobench embed`, then run it without torchrun")
 
 
 def embed(encoder: str | Encoder, task: str | Manifest, *, protocol: str | None = None,
           data_root: Path | str | None = None, cache_dir: Path | str | None = None, weights: str | None = None,
           random_init: bool = False, device: str = "auto", dtype: str = "auto", batch_size: int = 16,
-          workers: int | None = None, skip_bad: bool = False, progress: Progress = no_progress) -> Embedding:
-    """Make sure every clip of the task is in the embedding cache (every layer, both poolings)."""
+          workers: int | None = None, skip_bad: bool = False, window: str | None = None,
+          trim_multiple: int = TRIM_MULTIPLE, progress: Progress = no_progress,
+          notify: Callable[[str], None] | None = None) -> Embedding:
+    """Make sure every clip of the task is in the embedding cache (every layer, both poolings).
+
+    Under ``torchrun`` each process encodes its share of the missing clips (one GPU each); only
+    rank 0 reports progress, counting its own share; every rank gets the whole run's report.
+    ``notify`` hears what the user should be told once (a batch halved after running out of
+    device memory)."""
     from audiobench.extraction import EmbedOptions
     from audiobench.extraction import embed as extract
+    from audiobench.sharding import check_ranks, current_shard
 
-    check_options(encoder, task, device, dtype)
+    check_options(encoder, task, device, dtype, window=window, trim_multiple=trim_multiple)
     manifest = task if not isinstance(task, str) else load_manifest(task, protocol, data_root)
-    model = load_encoder(encoder, weights, random_init)
+    model = load_encoder(encoder, weights, random_init, window, trim_multiple)
     options = EmbedOptions(batch_size=batch_size, device=device, dtype=dtype, num_workers=workers, skip_bad=skip_bad)
-    with progress(f"embedding {manifest.task} with {model.name}", len(manifest.clips)) as advance:
-        cache, report = extract(model, manifest, Path(cache_dir or default_cache_dir()), options, on_progress=advance)
+    shard = current_shard()
+    check_ranks(shard, len(manifest.clips), manifest.protocol_id)  # before any progress bar
+    window_note = "" if model.window.mode == "full" else f" ({model.window.label} windows)"
+    description = f"embedding {manifest.task} with {model.name}{window_note}"
+    if shard.distributed:
+        description += f", rank 0 of {shard.world_size}"
+    total = None if shard.distributed else len(manifest.clips)  # rank 0 counts only its own share
+    with (progress if shard.is_main else no_progress)(description, total) as advance:
+        cache, report = extract(model, manifest, Path(cache_dir or default_cache_dir()), options, on_progress=advance,
+                                on_notice=notify if shard.is_main else None)
     return Embedding(model, manifest, cache, report)
 
 
 def cached(encoder: str | Encoder, task: str | Manifest, *, protocol: str | None = None,
            data_root: Path | str | None = None, cache_dir: Path | str | None = None, weights: str | None = None,
-           random_init: bool = False, device: str = "auto", dtype: str = "auto", skip_bad: bool = False) -> Embedding:
+           random_init: bool = False, device: str = "auto", dtype: str = "auto", skip_bad: bool = False,
+           window: str | None = None, trim_multiple: int = TRIM_MULTIPLE) -> Embedding:
     """The embeddings a finished ``embed`` left in the cache; never encodes (``CacheError`` if
     clips are missing). With ``dtype="auto"`` embeddings made in any precision are found."""
     from audiobench.extraction import cached as lookup
 
-    check_options(encoder, task, device, dtype)
+    check_options(encoder, task, device, dtype, window=window, trim_multiple=trim_multiple)
     manifest = task if not isinstance(task, str) else load_manifest(task, protocol, data_root)
-    model = load_encoder(encoder, weights, random_init)
+    model = load_encoder(encoder, weights, random_init, window, trim_multiple)
     cache, report = lookup(model, manifest, Path(cache_dir or default_cache_dir()), dtype, device, skip_bad)
     return Embedding(model, manifest, cache, report)
 
@@ -181,12 +219,14 @@ def probe(encoder: str | Encoder, task: str | Manifest, *, protocol: str | None 
           layer: str | int = "last", pooling: str = "masked-mean", seed: int = 0, device: str = "auto",
           dtype: str = "auto", data_root: Path | str | None = None, cache_dir: Path | str | None = None,
           results_dir: Path | str | None = DEFAULT_RESULTS_DIR, weights: str | None = None,
-          random_init: bool = False, skip_bad: bool = False, progress: Progress = no_progress) -> list[Result]:
+          random_init: bool = False, skip_bad: bool = False, window: str | None = None,
+          trim_multiple: int = TRIM_MULTIPLE, progress: Progress = no_progress) -> list[Result]:
     """Probe embeddings already in the cache (``embed`` first); never encodes."""
-    check_options(encoder, task, device, dtype, pooling, probe)
-    model = _with_layer(load_encoder(encoder, weights, random_init), layer)
+    check_options(encoder, task, device, dtype, pooling, probe, window, trim_multiple)
+    refuse_ranks("probe")
+    model = _with_layer(load_encoder(encoder, weights, random_init, window, trim_multiple), layer)
     embedding = cached(model, task, protocol=protocol, data_root=data_root, cache_dir=cache_dir, device=device,
-                       dtype=dtype, skip_bad=skip_bad)
+                       dtype=dtype, skip_bad=skip_bad, window=window, trim_multiple=trim_multiple)
     return probe_embedding(embedding, probe=probe, layer=layer, pooling=pooling, seed=seed, device=device,
                            results_dir=results_dir, random_init=random_init, progress=progress)
 
@@ -195,14 +235,17 @@ def run(encoder: str | Encoder, task: str | Manifest, *, protocol: str | None = 
         layer: str | int = "last", pooling: str = "masked-mean", seed: int = 0, device: str = "auto",
         dtype: str = "auto", batch_size: int = 16, workers: int | None = None, data_root: Path | str | None = None,
         cache_dir: Path | str | None = None, results_dir: Path | str | None = DEFAULT_RESULTS_DIR,
-        weights: str | None = None, random_init: bool = False, skip_bad: bool = False,
-        progress: Progress = no_progress) -> list[Result]:
+        weights: str | None = None, random_init: bool = False, skip_bad: bool = False, window: str | None = None,
+        trim_multiple: int = TRIM_MULTIPLE, progress: Progress = no_progress,
+        notify: Callable[[str], None] | None = None) -> list[Result]:
     """Embed (cached) and probe: one ``Result`` per layer, written to ``results_dir``."""
-    check_options(encoder, task, device, dtype, pooling, probe)
+    check_options(encoder, task, device, dtype, pooling, probe, window, trim_multiple)
+    refuse_ranks("run")
     manifest = task if not isinstance(task, str) else load_manifest(task, protocol, data_root)
-    model = _with_layer(load_encoder(encoder, weights, random_init), layer)
+    model = _with_layer(load_encoder(encoder, weights, random_init, window, trim_multiple), layer)
     embedding = embed(model, manifest, cache_dir=cache_dir, device=device, dtype=dtype, batch_size=batch_size,
-                      workers=workers, skip_bad=skip_bad, progress=progress)
+                      workers=workers, skip_bad=skip_bad, window=window, trim_multiple=trim_multiple,
+                      progress=progress, notify=notify)
     return probe_embedding(embedding, probe=probe, layer=layer, pooling=pooling, seed=seed, device=device,
                            results_dir=results_dir, random_init=random_init, progress=progress)
 

@@ -37,6 +37,17 @@ def load_audio(path: str | Path, sample_rate: int, start: float = 0.0,
     return resample(np.ascontiguousarray(mono, dtype=np.float32), native_rate, sample_rate)
 
 
+def audio_seconds(path: str | Path, start: float = 0.0, duration: float | None = None) -> float:
+    """Length of a clip (or its excerpt) from the file header, without decoding; 0.0 for a
+    file that cannot be read (decoding it reports the error)."""
+    try:
+        info = sf.info(str(path))
+    except (sf.LibsndfileError, RuntimeError, OSError, ValueError):
+        return 0.0
+    available = max(0.0, info.frames / info.samplerate - start)
+    return available if duration is None else min(available, duration)
+
+
 def resample(waveform: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
     if from_rate == to_rate:
         return waveform

@@ -47,6 +47,8 @@ class ExtractionSettings:
     sample_rate: int
     window_seconds: float | None
     dtype: str
+    #: ``full`` or ``trim<multiple>`` (``Window.label``): trimmed windows give other numbers.
+    window: str = "full"
     format_version: int = FORMAT_VERSION
 
     @property

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -18,12 +19,13 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from audiobench.audio import load_audio
+from audiobench.audio import audio_seconds, load_audio
 from audiobench.choices import PRECISIONS
 from audiobench.cache import CorruptChunkError, EmbeddingCache, ExtractionSettings, clip_key
 from audiobench.encoders.base import Encoder, pool
 from audiobench.errors import AudioReadError, CacheError, ConfigError
 from audiobench.files import atomic_path
+from audiobench.sharding import barrier, check_ranks, current_shard, gather, join, rank_device
 from audiobench.tasks.base import Clip, Manifest
 
 DTYPES = dict(zip(PRECISIONS, (torch.float32, torch.bfloat16, torch.float16)))
@@ -37,6 +39,8 @@ class EmbedOptions:
     num_workers: int | None = None
     chunk_size: int = 512
     skip_bad: bool = False
+    #: Batches each decoding worker prepares ahead of the encoder.
+    prefetch: int = 4
 
 
 @dataclass
@@ -85,9 +89,13 @@ def resolve_dtype(dtype: str, device: torch.device, encoder: Encoder | None = No
 
 def open_cache(encoder: Encoder, cache_dir: Path, dtype: str) -> EmbeddingCache:
     """The cache of ``encoder`` run in ``dtype`` (a resolved name, not ``auto``)."""
-    settings = ExtractionSettings(encoder.fingerprint, encoder.sample_rate, encoder.window_seconds, dtype)
-    return EmbeddingCache(cache_dir, settings, {"encoder": encoder.name, "num_layers": encoder.num_layers,
-                                                "dim": encoder.dim})
+    return EmbeddingCache(cache_dir, extraction_settings(encoder, dtype),
+                          {"encoder": encoder.name, "num_layers": encoder.num_layers, "dim": encoder.dim})
+
+
+def extraction_settings(encoder: Encoder, dtype: str) -> ExtractionSettings:
+    return ExtractionSettings(encoder.fingerprint, encoder.sample_rate, encoder.window_seconds, dtype,
+                              encoder.window.label)
 
 
 @dataclass
@@ -136,50 +144,121 @@ def default_workers() -> int:
     return min(8, max(0, cores - 1))
 
 
+def bucketed(encoder: Encoder) -> bool:
+    """Whether clip length changes the work: encoders without a fixed window, and trimmed ones."""
+    return encoder.window_seconds is None or encoder.window.mode == "trim"
+
+
+def clip_lengths(root: Path, clips: list[Clip], max_seconds: float | None) -> list[float]:
+    """Seconds of each clip (cropped to the window) from file headers, read in threads."""
+    def seconds(clip: Clip) -> float:
+        length = audio_seconds(root / clip.path, clip.start, clip.duration)
+        return length if max_seconds is None else min(length, max_seconds)
+
+    with ThreadPoolExecutor(max_workers=8) as threads:
+        return list(threads.map(seconds, clips))
+
+
+def plan_batches(lengths: list[float] | None, count: int, batch_size: int) -> list[list[int]]:
+    """Batches of indices into the clips to encode. With ``lengths``, clips are sorted longest
+    first (ties in clip order) and cut into consecutive batches, so each batch holds clips of
+    nearly one length (little padding) and the largest batch comes first (memory errors show
+    at once); without, batches follow clip order."""
+    order = list(range(count)) if lengths is None else sorted(range(count), key=lambda i: (-lengths[i], i))
+    return [order[i:i + batch_size] for i in range(0, count, batch_size)]
+
+
 def embed(encoder: Encoder, manifest: Manifest, cache_dir: Path, options: EmbedOptions,
-          on_progress: Callable[[int], None] | None = None) -> tuple[EmbeddingCache, EmbedReport]:
+          on_progress: Callable[[int], None] | None = None,
+          on_notice: Callable[[str], None] | None = None) -> tuple[EmbeddingCache, EmbedReport]:
     """Make sure every clip of ``manifest`` is in the cache. Clips another ``embed`` process is
-    encoding into the same cache are waited for, not encoded twice."""
-    device = resolve_device(options.device)
+    encoding into the same cache are waited for, not encoded twice. Under torchrun every rank
+    plans the same length-bucketed batches of the missing clips and encodes every
+    ``world_size``-th one; every rank returns the whole run's report.
+
+    ``on_progress(n)``: n more of this rank's clips done; ``on_notice(text)``: something to say
+    once (a batch halved after running out of device memory)."""
+    shard = current_shard()
+    check_ranks(shard, len(manifest.clips), manifest.protocol_id)
+    device = rank_device(resolve_device(options.device), shard)
     dtype = resolve_dtype(options.dtype, device, encoder)
     cache = open_cache(encoder, cache_dir, dtype)
     keys = [clip_key(manifest.root, clip) for clip in manifest.clips]
-    corrupt = cache.corrupt_chunks(keys)
+    join(shard, device)
+    corrupt = cache.corrupt_chunks(keys) if shard.is_main else {}
     cache.discard(list(corrupt))
-    report = EmbedReport(clips=len(keys), cache_hits=0, encoded=0, seconds=0.0, device=str(device), keys=keys,
+    if shard.distributed:  # rank 0's discards are seen by every rank
+        barrier(shard)
+        cache.refresh()
+    missing = cache.missing(keys)
+    barrier(shard)  # every rank planned from the same cache state before any rank writes
+    report = EmbedReport(clips=len(keys), cache_hits=len(keys) - len(missing), encoded=0, seconds=0.0,
+                         device=str(device), keys=keys,
                          discarded=[(str(cache.directory / f"{name}.npy"), why) for name, why in corrupt.items()])
+    if on_progress and report.cache_hits and shard.is_main:
+        on_progress(report.cache_hits)
     start = time.perf_counter()
-    position = {key: i for i, key in enumerate(keys)}
-    failed: set[str] = set()
-    while True:
-        wanted = [key for key in keys if key not in failed]
-        with cache.claim(wanted) as claim:
-            hits = len(wanted) - len(claim.todo) - len(claim.waiting) - report.encoded
-            if on_progress and hits > report.cache_hits:
-                on_progress(hits - report.cache_hits)
-            report.cache_hits = hits
-            if claim.todo:
-                todo = [wanted[i] for i in claim.todo]
-                failed |= encode_clips(encoder, manifest, todo, [manifest.clips[position[k]] for k in todo],
-                                       cache, device, dtype, options, report, on_progress)
-        if not claim.waiting:
-            break
-        cache.wait_for(claim.holders)
+    clips = [manifest.clips[i] for i in missing]
+    lengths = clip_lengths(manifest.root, clips, encoder.window_seconds) if missing and bucketed(encoder) else None
+    batches = shard.take(plan_batches(lengths, len(clips), options.batch_size))
+    failed = encode_share(encoder, manifest, clips, [keys[i] for i in missing], batches, cache, device, dtype,
+                          options, report, on_progress, on_notice)
+    found_at_start = len(keys) - len(missing)
+    ranks = gather(shard, (report.encoded, report.cache_hits - found_at_start, report.skipped, failed))
+    report.encoded = sum(encoded for encoded, _, _, _ in ranks)
+    report.cache_hits = found_at_start + sum(hits for _, hits, _, _ in ranks)
+    report.skipped = [item for _, _, skipped, _ in ranks for item in skipped]
+    every_failure = {key: reason for _, _, _, rank_failed in ranks for key, reason in rank_failed.items()}
+    if every_failure and shard.is_main:
+        cache.record_failures(every_failure)
+    if shard.distributed:  # every rank's chunks are written
+        barrier(shard)
+        cache.refresh()
     report.seconds = time.perf_counter() - start
     return cache, report
 
 
-def encode_clips(encoder: Encoder, manifest: Manifest, keys: list[str], clips: list[Clip], cache: EmbeddingCache,
-                 device: torch.device, dtype: str, options: EmbedOptions, report: EmbedReport,
-                 on_progress: Callable[[int], None] | None) -> set[str]:
-    """Decode, encode and cache ``clips`` (whose cache keys are ``keys``), chunk by chunk.
-    Returns the keys of clips that failed to decode (with ``skip_bad``)."""
+def encode_share(encoder: Encoder, manifest: Manifest, clips: list[Clip], keys: list[str], batches: list[list[int]],
+                 cache: EmbeddingCache, device: torch.device, dtype: str, options: EmbedOptions, report: EmbedReport,
+                 on_progress: Callable[[int], None] | None, on_notice: Callable[[str], None] | None) -> dict[str, str]:
+    """Encode this process's ``batches`` (indices into ``clips``, cache keys ``keys``), claiming
+    them in the cache first: clips another process is encoding are left to it and waited for
+    (then counted as cache hits). Returns the clips that failed to decode (under ``skip_bad``)."""
+    done: set[int] = set()
+    failed: dict[str, str] = {}
+    while True:
+        wanted = [i for batch in batches for i in batch if i not in done]
+        if not wanted:
+            return failed
+        with cache.claim([keys[i] for i in wanted]) as claim:
+            claimed = {wanted[i] for i in claim.todo}
+            hits = len(wanted) - len(claim.todo) - len(claim.waiting)  # finished by others meanwhile
+            report.cache_hits += hits
+            if on_progress and hits:
+                on_progress(hits)
+            mine = [kept for kept in ([i for i in batch if i in claimed] for batch in batches) if kept]
+            if mine:
+                failed.update(encode_batches(encoder, manifest, clips, keys, mine, cache, device, dtype, options,
+                                             report, on_progress, on_notice))
+            done |= set(wanted) - {wanted[i] for i in claim.waiting}
+        if not claim.waiting:
+            return failed
+        cache.wait_for(claim.holders)
+
+
+def encode_batches(encoder: Encoder, manifest: Manifest, clips: list[Clip], keys: list[str],
+                   batches: list[list[int]], cache: EmbeddingCache, device: torch.device, dtype: str,
+                   options: EmbedOptions, report: EmbedReport, on_progress: Callable[[int], None] | None,
+                   on_notice: Callable[[str], None] | None) -> dict[str, str]:
+    """Decode ``batches`` of ``clips`` in workers, encode and pool them on ``device`` and write
+    the cache chunk by chunk. Returns the clips that failed to decode (under ``skip_bad``)."""
     encoder.to(device)
     encoder.set_precision(DTYPES[dtype])
     dataset = DecodingDataset(manifest.root, clips, encoder.sample_rate, encoder.window_samples)
     workers = default_workers() if options.num_workers is None else options.num_workers
-    loader = DataLoader(dataset, batch_size=options.batch_size, num_workers=workers, collate_fn=collate,
-                        pin_memory=device.type == "cuda")
+    loader = DataLoader(dataset, batch_sampler=batches, num_workers=workers, collate_fn=collate,
+                        pin_memory=device.type == "cuda", prefetch_factor=options.prefetch if workers else None)
+    run = BatchRunner(encoder, device, on_notice)
     pending_keys: list[str] = []
     pending: list[np.ndarray] = []
     failed: dict[str, str] = {}
@@ -191,7 +270,7 @@ def encode_clips(encoder: Encoder, manifest: Manifest, keys: list[str], clips: l
                 report.skipped.append((clips[i].id, reason))
                 failed[keys[i]] = reason
             if batch.indices:
-                pending.append(encode_batch(encoder, batch, device, options.batch_size))
+                pending.append(run(batch))
                 pending_keys.extend(keys[i] for i in batch.indices)
                 report.encoded += len(batch.indices)
             if len(pending_keys) >= options.chunk_size:
@@ -201,18 +280,49 @@ def encode_clips(encoder: Encoder, manifest: Manifest, keys: list[str], clips: l
                 on_progress(len(batch.indices) + len(batch.failures))
     if pending_keys:
         cache.write_chunk(pending_keys, np.concatenate(pending))
-    if failed:
-        cache.record_failures(failed)
-    return set(failed)
+    return failed
 
 
-def encode_batch(encoder: Encoder, batch: Batch, device: torch.device, batch_size: int) -> np.ndarray:
-    try:
-        output = encoder(batch.waveforms.to(device, non_blocking=True), batch.lengths.to(device))
-    except torch.OutOfMemoryError as err:
-        raise ConfigError(f"out of {device} memory encoding a batch of {batch_size} clips",
-                          "lower --batch-size") from err
-    return pool(output, encoder.window_seconds is not None).cpu().numpy()
+def encode_and_pool(encoder: Encoder, waveforms: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """``[batch, poolings, layers, dim]`` float16 on the encoder's device: what the cache stores,
+    pooled where the frames are, so one small transfer per batch reaches the host."""
+    return pool(encoder(waveforms, lengths), encoder.window_seconds is not None).to(torch.float16)
+
+
+class BatchRunner:
+    """Encodes and pools one batch on the device with a single host transfer. A batch that
+    runs out of device memory is split in halves (and every later batch with it) until it
+    fits; the first halving is announced through ``on_notice``."""
+
+    def __init__(self, encoder: Encoder, device: torch.device, on_notice: Callable[[str], None] | None) -> None:
+        self.encoder, self.device, self.on_notice = encoder, device, on_notice
+        self.limit: int | None = None  # largest batch known to fit, once one did not
+
+    def __call__(self, batch: Batch) -> np.ndarray:
+        waveforms = batch.waveforms.to(self.device, non_blocking=True)
+        lengths = batch.lengths.to(self.device, non_blocking=True)
+        while True:
+            size = self.limit or len(lengths)
+            try:
+                pooled = [self.pooled(waveforms[i:i + size], lengths[i:i + size]) for i in range(0, len(lengths), size)]
+                break
+            except torch.OutOfMemoryError as err:
+                if size == 1:
+                    raise ConfigError(f"out of {self.device} memory encoding a single clip",
+                                      "use a smaller --dtype, another device, or shorter clips") from err
+                self.halve(size)
+        return torch.cat(pooled).cpu().numpy()
+
+    def pooled(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        # Only the padding this slice needs: a halved batch of short clips stays short.
+        return encode_and_pool(self.encoder, waveforms[:, : int(lengths.max())], lengths)
+
+    def halve(self, size: int) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+        if self.limit is None and self.on_notice:
+            self.on_notice(f"out of {self.device} memory at batch size {size}: halving to {size // 2} and retrying")
+        self.limit = size // 2
 
 
 def cached(encoder: Encoder, manifest: Manifest, cache_dir: Path, dtype: str, device: str,
@@ -227,7 +337,7 @@ def cached(encoder: Encoder, manifest: Manifest, cache_dir: Path, dtype: str, de
     keys = [clip_key(manifest.root, clip) for clip in manifest.clips]
     best: tuple[EmbeddingCache, list[int]] | None = None
     for candidate in candidates:
-        settings = ExtractionSettings(encoder.fingerprint, encoder.sample_rate, encoder.window_seconds, candidate)
+        settings = extraction_settings(encoder, candidate)
         if candidate != preferred and not (Path(cache_dir).expanduser() / settings.key).is_dir():
             continue
         cache = open_cache(encoder, cache_dir, candidate)

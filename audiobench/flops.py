@@ -30,10 +30,11 @@ class ForwardFlops:
         return self.encoder + self.decoder
 
 
-def encoder_flops(config: WhisperConfig) -> tuple[float, float, float]:
-    """(linear, attention matmuls, convolutions) for one full window."""
+def encoder_flops(config: WhisperConfig, positions: int | None = None) -> tuple[float, float, float]:
+    """(linear, attention matmuls, convolutions) for one window of ``positions`` encoder
+    positions (default: the full window, ``max_source_positions``; fewer for a trimmed one)."""
     d, ffn, layers = config.d_model, config.encoder_ffn_dim, config.encoder_layers
-    positions = config.max_source_positions
+    positions = config.max_source_positions if positions is None else positions
     frames = 2 * positions  # conv1 runs at the mel frame rate, conv2 halves it
     linear = layers * positions * 2 * (4 * d * d + 2 * d * ffn)  # q, k, v, out; two FFN matrices
     attention = layers * 2 * 2 * positions * positions * d  # QK^T and AV

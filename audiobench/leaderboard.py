@@ -92,7 +92,8 @@ class Entry:
         if self.result is None:
             return ()
         r = self.result
-        return variant_parts(r.encoder.random_init, r.layer, r.encoder.num_layers, r.pooling, r.probe.name)
+        return variant_parts(r.encoder.random_init, r.layer, r.encoder.num_layers, r.pooling, r.probe.name,
+                             trimmed_window(r))
 
     @property
     def row(self) -> str:
@@ -105,16 +106,26 @@ class Entry:
     def curve(self) -> str:
         """The row label without the layer: one line of a layer curve."""
         r = self.result
-        parts = variant_parts(r.encoder.random_init, None, None, r.pooling, r.probe.name) if r else ()
+        parts = (variant_parts(r.encoder.random_init, None, None, r.pooling, r.probe.name, trimmed_window(r))
+                 if r else ())
         return self.encoder + (f" ({', '.join(parts)})" if parts else "")
 
 
+def trimmed_window(result: Result) -> str | None:
+    """``trim<multiple> window`` for results encoded under ``--window trim``, else None."""
+    extraction = result.extraction
+    return f"trim{extraction.trim_multiple or ''} window" if extraction.window == "trim" else None
+
+
 def variant_parts(random_init: bool, layer: int | None, num_layers: int | None, pooling: str | None,
-                  probe: str | None) -> tuple[str, ...]:
-    """The settings that differ from the defaults (last layer, masked mean, logistic probe)."""
+                  probe: str | None, window: str | None = None) -> tuple[str, ...]:
+    """The settings that differ from the defaults (full window, last layer, masked mean,
+    logistic probe)."""
     parts = []
     if random_init:
         parts.append("random-init")
+    if window:
+        parts.append(window)
     if layer is not None and (num_layers is None or layer != num_layers - 1):
         parts.append(f"L{layer}")
     if pooling and pooling != DEFAULT_POOLING:
@@ -284,6 +295,11 @@ class Leaderboard:
                 hashes = ", ".join(m[:12] for m in column.manifests)
                 lines.append(f"{DAGGER} {column.key}: results on {len(column.manifests)} different manifests "
                              f"({hashes}) ranked together because of --force; differences may be data.")
+        windows = {c.entry.result.extraction.window for c in self.cells.values() if c.entry.result is not None}
+        if windows == {"full", "trim"}:
+            lines.append("Rows marked 'trim… window' encoded only the positions covering each clip (--window "
+                         "trim); they are ranked beside full-window rows here, but trimming changes the numbers: "
+                         "compare them with that in mind.")
         reported = [c.entry for c in self.cells.values() if not c.entry.measured]
         if reported:
             marks = "/".join(f"({label})" for label in sorted({e.label or e.kind for e in reported}))

@@ -82,7 +82,10 @@ class Extraction(Model):
     sample_rate: int = Field(gt=0)
     #: The encoder's fixed input window, None for encoders that see each clip at its length.
     window_seconds: float | None = Field(default=None, gt=0)
+    #: ``full``: the whole fixed window; ``trim``: only the positions covering each clip,
+    #: rounded up to ``trim_multiple`` positions (``--window trim``): other numbers than full.
     window: Literal[WINDOWS] = "full"
+    trim_multiple: int | None = Field(default=None, ge=1)
     #: The embedding cache directory's key (``<cache>/<cache_key>/``); None: unknown (schema 1).
     cache_key: str | None = None
 

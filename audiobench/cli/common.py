@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
                            TimeRemainingColumn)
 
-from audiobench.choices import DTYPE_CHOICES, POOLINGS, PROBES, parse_layer
+from audiobench.choices import DTYPE_CHOICES, POOLINGS, PROBES, WINDOWS, parse_layer
 
 console = Console()
 err_console = Console(stderr=True)
@@ -44,6 +44,7 @@ def _device(value: str) -> str:
 #: Option value types: Typer turns a Literal into a choice that --help lists and parsing checks.
 Pooling = Literal[POOLINGS]
 Dtype = Literal[DTYPE_CHOICES]
+WindowName = Literal[WINDOWS]
 ProbeName = Literal[tuple(PROBES.names())]
 
 # Shared option definitions, so every command spells them the same way.
@@ -66,12 +67,16 @@ LAYER = typer.Option("last", "--layer", parser=_layer, metavar="last|all|N",
                      help="Layer index (0 = input embeddings; negative counts from the end), last or all.")
 POOLING = typer.Option("masked-mean", "--pooling", help="masked-mean (real-audio frames) | padded-mean (whole window).")
 BATCH_SIZE = typer.Option(16, "--batch-size", min=1, help="Clips per encoder forward pass.")
+WINDOW = typer.Option("full", "--window", help="full (the whole fixed window, as the paper and Whisper) | trim "
+                      "(only the positions covering each clip; Whisper-family encoders; other numbers, own cache).")
+TRIM_MULTIPLE = typer.Option(50, "--trim-multiple", min=1, help="With --window trim: round each clip's window up "
+                             "to a multiple of this many encoder positions (Whisper: 50 = 1 s).")
 SKIP_BAD = typer.Option(False, "--skip-bad", help="Skip unreadable clips (counted and reported) instead of aborting.")
 
 
 @contextmanager
-def progress_bar(description: str, total: int) -> Iterator:
-    """A rich progress bar on stderr; yields ``advance(n)``."""
+def progress_bar(description: str, total: int | None) -> Iterator:
+    """A rich progress bar on stderr (a counter when ``total`` is None); yields ``advance(n)``."""
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn(), TimeRemainingColumn())
     with Progress(*columns, console=err_console, transient=False) as progress:

@@ -36,7 +36,8 @@ def run(encoder: str = common.ENCODER, task: Optional[list[str]] = RUN_TASKS, su
         workers: Optional[int] = WORKERS,
         data_root: Optional[Path] = RUN_DATA_ROOT, cache_dir: Optional[Path] = common.CACHE_DIR,
         results_dir: Path = RESULTS_DIR, weights: Optional[str] = common.WEIGHTS,
-        random_init: bool = common.RANDOM_INIT, seed: int = SEED, skip_bad: bool = common.SKIP_BAD) -> None:
+        random_init: bool = common.RANDOM_INIT, seed: int = SEED, skip_bad: bool = common.SKIP_BAD,
+        window: common.WindowName = common.WINDOW, trim_multiple: int = common.TRIM_MULTIPLE) -> None:
     """Embed a task's clips (cached) and probe them: one result JSON per layer. With --suite, run
     every entry of the suite (each task embedded once) and print the suite's leaderboard.
 
@@ -54,6 +55,8 @@ def run(encoder: str = common.ENCODER, task: Optional[list[str]] = RUN_TASKS, su
         if per_entry:
             raise ConfigError(f"{per_entry[0]} with --suite: each suite entry sets its own",
                               "drop the option, or copy the suite's YAML file and edit its entries")
+        if window != "full":
+            raise ConfigError("--window trim with --suite: suites run full windows", "run the tasks one by one")
         raise typer.Exit(run_suite_command(
             encoder, suite, task or [], data_dir=data_root, cache_dir=cache_dir, results_dir=results_dir,
             weights=weights, random_init=random_init, device=device, dtype=dtype, batch_size=batch_size,
@@ -62,12 +65,13 @@ def run(encoder: str = common.ENCODER, task: Optional[list[str]] = RUN_TASKS, su
         raise ConfigError("run takes one --task" if task else "run needs --task or --suite",
                           "repeat --task only with --suite; e.g. --task esc50")
     task = task[0]
-    api.check_options(encoder, task, device, dtype, pooling, probe)
+    api.check_options(encoder, task, device, dtype, pooling, probe, window, trim_multiple)
+    api.refuse_ranks("run")
     manifest = _manifest(task, protocol, data_root)
     results = api.run(encoder, manifest, probe=probe, layer=layer, pooling=pooling, seed=seed, device=device,
                       dtype=dtype, batch_size=batch_size, workers=workers, cache_dir=cache_dir,
                       results_dir=results_dir, weights=weights, random_init=random_init, skip_bad=skip_bad,
-                      progress=common.progress_bar)
+                      window=window, trim_multiple=trim_multiple, progress=common.progress_bar, notify=_note)
     first = results[0]
     _print_embedding(first.task.clips, first.timing.cache_hits, first.timing.clips_encoded, first.env.device,
                      first.timing.clips_per_second, [(s.id, s.reason) for s in first.task.skipped])
@@ -81,18 +85,27 @@ def embed_command(encoder: str = common.ENCODER, task: str = common.TASK, protoc
                   random_init: bool = common.RANDOM_INIT, skip_bad: bool = common.SKIP_BAD,
                   export: Optional[Path] = typer.Option(None, "--export",
                                                         help="Also write FILE.npz for use outside audiobench."),
-                  pooling: common.Pooling = common.POOLING) -> None:
+                  pooling: common.Pooling = common.POOLING, window: common.WindowName = common.WINDOW,
+                  trim_multiple: int = common.TRIM_MULTIPLE) -> None:
     """Embed a task's clips into the cache (every layer, both poolings).
+
+    Under `torchrun --nproc-per-node N -m audiobench embed ...` (one node, or many through
+    torchrun's rendezvous) the missing clips are shared among the N processes, one GPU each;
+    `run` and `probe` then read the cache as usual.
 
     Example: audiobench embed --encoder whisper-base --task gtzan --export gtzan.npz
     """
     from audiobench import api
+    from audiobench.sharding import current_shard
 
-    api.check_options(encoder, task, device, dtype, pooling)
+    api.check_options(encoder, task, device, dtype, pooling, window=window, trim_multiple=trim_multiple)
     manifest = _manifest(task, protocol, data_root)
     embedding = api.embed(encoder, manifest, cache_dir=cache_dir, weights=weights, random_init=random_init,
                           device=device, dtype=dtype, batch_size=batch_size, workers=workers,
-                          skip_bad=skip_bad, progress=common.progress_bar)
+                          skip_bad=skip_bad, window=window, trim_multiple=trim_multiple,
+                          progress=common.progress_bar, notify=_note)
+    if not current_shard().is_main:  # the other torchrun processes work quietly
+        return
     report, model = embedding.report, embedding.encoder
     _print_embedding(report.clips, report.cache_hits, report.encoded, report.device, report.clips_per_second,
                      report.skipped)
@@ -108,18 +121,21 @@ def probe_command(encoder: str = common.ENCODER, task: str = common.TASK, protoc
                   dtype: common.Dtype = common.DTYPE, data_root: Optional[Path] = common.DATA_ROOT,
                   cache_dir: Optional[Path] = common.CACHE_DIR, results_dir: Path = RESULTS_DIR,
                   weights: Optional[str] = common.WEIGHTS, random_init: bool = common.RANDOM_INIT,
-                  seed: int = SEED, skip_bad: bool = common.SKIP_BAD) -> None:
+                  seed: int = SEED, skip_bad: bool = common.SKIP_BAD, window: common.WindowName = common.WINDOW,
+                  trim_multiple: int = common.TRIM_MULTIPLE) -> None:
     """Probe embeddings already in the cache (run `audiobench embed` first); never encodes.
 
     Example: audiobench probe --encoder whisper-base --task esc50 --layer all --pooling padded-mean
     """
     from audiobench import api
 
-    api.check_options(encoder, task, device, dtype, pooling, probe)
+    api.check_options(encoder, task, device, dtype, pooling, probe, window, trim_multiple)
+    api.refuse_ranks("probe")
     manifest = _manifest(task, protocol, data_root)
     results = api.probe(encoder, manifest, probe=probe, layer=layer, pooling=pooling, seed=seed, device=device,
                         dtype=dtype, cache_dir=cache_dir, results_dir=results_dir, weights=weights,
-                        random_init=random_init, skip_bad=skip_bad, progress=common.progress_bar)
+                        random_init=random_init, skip_bad=skip_bad, window=window, trim_multiple=trim_multiple,
+                        progress=common.progress_bar)
     if results[0].task.skipped:
         err_console.print(f"[yellow]skipping {len(results[0].task.skipped)} clip(s) that failed to decode during "
                           "embed[/]")
@@ -138,6 +154,10 @@ def _manifest(task: str, protocol: Optional[str], data_root: Optional[Path]) -> 
     if manifest.unused:
         err_console.print(f"{len(manifest.unused)} clip(s) of the tree are not used by {manifest.protocol_id}")
     return manifest
+
+
+def _note(text: str) -> None:
+    err_console.print(f"[yellow]note:[/] {text}")
 
 
 def _print_embedding(clips: int, cache_hits: int, encoded: int, device: str, clips_per_second: Optional[float],

@@ -12,7 +12,7 @@ from audiobench.encoders.spec import EncoderSpec
 from audiobench.registry import Registry
 
 if TYPE_CHECKING:
-    from audiobench.encoders.base import Encoder, EncoderOutput
+    from audiobench.encoders.base import Encoder, EncoderOutput, Window
 
 ENCODERS: Registry[EncoderSpec] = Registry("encoder", entry_point_group="audiobench.encoders")
 
@@ -45,16 +45,21 @@ ENCODERS.register("whisper-aut", EncoderSpec(
     parameters="635M"))
 
 
-def build_encoder(name: str, weights: str | None = None, random_init: bool = False) -> "Encoder":
-    return ENCODERS.get(name).build(weights=weights, random_init=random_init)
+def build_encoder(name: str, weights: str | None = None, random_init: bool = False,
+                  window: "Window | None" = None) -> "Encoder":
+    """Build a registered encoder; ``window`` trims its fixed window (see ``Encoder.set_window``)."""
+    encoder = ENCODERS.get(name).build(weights=weights, random_init=random_init)
+    if window is not None:
+        encoder.set_window(window)
+    return encoder
 
 
 def __getattr__(name: str) -> object:
     """``Encoder`` and ``EncoderOutput`` import torch: loaded on first use, not with the registry."""
-    if name in ("Encoder", "EncoderOutput", "pool"):
+    if name in ("Encoder", "EncoderOutput", "Window", "pool"):
         from audiobench.encoders import base
         return getattr(base, name)
     raise AttributeError(f"module 'audiobench.encoders' has no attribute '{name}'")
 
 
-__all__ = ["ENCODERS", "Encoder", "EncoderOutput", "EncoderSpec", "build_encoder", "pool"]
+__all__ = ["ENCODERS", "Encoder", "EncoderOutput", "EncoderSpec", "Window", "build_encoder", "pool"]

@@ -20,33 +20,87 @@ from typing import Any
 
 import torch
 
+from audiobench.choices import WINDOWS
+from audiobench.errors import ConfigError
+
+
+#: Default rounding of a trimmed window, in encoder positions (50 Whisper positions = 1 s).
+TRIM_MULTIPLE = 50
+
+
+@dataclass(frozen=True)
+class Window:
+    """How much of a fixed input window an encoder runs. ``full``: the whole window (what the
+    paper and Whisper do). ``trim``: only the positions covering the clip, rounded up to a
+    multiple of ``multiple`` positions (larger multiples: fewer distinct shapes, more padding)."""
+
+    mode: str = "full"
+    multiple: int = TRIM_MULTIPLE
+
+    def __post_init__(self) -> None:
+        if self.mode not in WINDOWS:
+            raise ConfigError(f"--window {self.mode}: unknown", f"use one of {', '.join(WINDOWS)}")
+        if self.multiple < 1:
+            raise ConfigError(f"--trim-multiple {self.multiple}: must be at least 1",
+                              "pass a positive count of positions")
+
+    @property
+    def label(self) -> str:
+        """``full`` or ``trim<multiple>``: stored in cache keys and results."""
+        return "full" if self.mode == "full" else f"trim{self.multiple}"
+
+    @classmethod
+    def from_label(cls, label: str) -> "Window":
+        if label.startswith("trim") and label[4:].isdigit():
+            return cls("trim", int(label[4:]))
+        return cls(label)
+
+
+FULL_WINDOW = Window()
+
 
 @dataclass
 class EncoderOutput:
     """``hidden_states``: one ``[batch, frames, dim]`` tensor per layer, first layer first.
-    ``frame_lengths``: ``[batch]`` count of leading frames that cover real audio."""
+    ``frame_lengths``: ``[batch]`` count of leading frames that cover real audio.
+    ``window_lengths``: ``[batch]`` frames of each clip's own input window when windows were
+    trimmed (frames past it are batch padding); None when every clip saw the whole window."""
 
     hidden_states: list[torch.Tensor]
     frame_lengths: torch.Tensor
+    window_lengths: torch.Tensor | None = None
 
 
 def pool(output: EncoderOutput, fixed_window: bool) -> torch.Tensor:
     """``[batch, poolings, layers, dim]`` float32.
 
     ``masked-mean`` averages the frames that cover real audio; ``padded-mean`` averages the
-    encoder's whole input window (for encoders without a fixed window there is no padding to
-    average, so it equals ``masked-mean``)."""
+    encoder's input window, whole or trimmed (for encoders without a fixed window there is no
+    padding to average, so it equals ``masked-mean``). Runs on the frames' device."""
     hidden_states, frame_lengths = output.hidden_states, output.frame_lengths
     frames = hidden_states[0].shape[1]
-    valid = (torch.arange(frames, device=frame_lengths.device)[None, :] < frame_lengths[:, None]).float()
-    weights = valid / frame_lengths[:, None].float()
+    masked_weights = mean_weights(frame_lengths, frames)
+    windows = output.window_lengths
+    # Windows that all span the batch average like a full one (so trim on full clips equals full).
+    window_weights = None if windows is None or bool((windows == frames).all()) else mean_weights(windows, frames)
     pooled_masked, pooled_padded = [], []
     for layer in hidden_states:
         layer = layer.float()
-        masked = torch.einsum("bfd,bf->bd", layer, weights)
+        masked = torch.einsum("bfd,bf->bd", layer, masked_weights)
         pooled_masked.append(masked)
-        pooled_padded.append(layer.mean(dim=1) if fixed_window else masked)
+        if not fixed_window:
+            pooled_padded.append(masked)
+        elif window_weights is None:
+            pooled_padded.append(layer.mean(dim=1))
+        else:
+            pooled_padded.append(torch.einsum("bfd,bf->bd", layer, window_weights))
     return torch.stack([torch.stack(pooled_masked, 1), torch.stack(pooled_padded, 1)], 1)
+
+
+def mean_weights(lengths: torch.Tensor, frames: int) -> torch.Tensor:
+    """``[batch, frames]`` weights averaging each row's first ``lengths`` frames."""
+    valid = (torch.arange(frames, device=lengths.device)[None, :] < lengths[:, None]).float()
+    return valid / lengths[:, None].float()
 
 
 class Encoder(ABC, torch.nn.Module):
@@ -63,6 +117,9 @@ class Encoder(ABC, torch.nn.Module):
     provenance: dict[str, Any] = {}
     #: Bump when the wrapper's numerics change, so cached embeddings are recomputed.
     wrapper_version: str = "1"
+    #: Whether ``set_window(Window("trim"))`` is supported (a fixed window the encoder can shorten).
+    can_trim: bool = False
+    window: Window = FULL_WINDOW
 
     @abstractmethod
     def forward(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> EncoderOutput:
@@ -82,8 +139,16 @@ class Encoder(ABC, torch.nn.Module):
         return hashlib.sha256(blob).hexdigest()
 
     def flops_per_clip(self, seconds: float) -> float | None:
-        """Forward FLOPs to encode one clip of ``seconds`` (for MFU); None when unknown."""
+        """Forward FLOPs to encode one clip of ``seconds`` under the current window (for MFU);
+        None when unknown."""
         return None
+
+    def set_window(self, window: Window) -> None:
+        """Run the full window or trim it; trimming needs ``can_trim``."""
+        if window.mode == "trim" and not self.can_trim:
+            raise ConfigError(f"--window trim: encoder '{self.name}' cannot trim its input window",
+                              "use --window full (trim works for Whisper-family encoders)")
+        self.window = window
 
     def set_precision(self, dtype: torch.dtype) -> None:
         """Run the network in ``dtype`` (feature front ends keep float32)."""

@@ -8,6 +8,13 @@ the named architecture from a config shipped in the package, with no download.
 Every clip is cropped or zero-padded to Whisper's 30 s window (the encoder accepts exactly
 3000 mel frames); the valid frames of a clip of ``n`` samples are ``ceil(n / 320)`` (10 ms mel
 hop, then the stride-2 convolution).
+
+Under ``--window trim`` each clip runs only its first ``ceil(frames / multiple) * multiple``
+positions (``encode_trimmed``): the positional table is sliced, as whisper.cpp's ``audio_ctx``
+does, and in a batch of different windows each clip's log-mel is computed on its own window,
+the convolutions see zero padding past it, and attention masks the keys past it (SDPA), so a
+clip's numbers do not depend on what it is batched with. A clip that fills the window gives
+exactly what ``full`` gives.
 """
 
 from __future__ import annotations
@@ -90,6 +97,51 @@ def checked_load(cls: type, source: str | Path, must_have: str) -> torch.nn.Modu
     return model
 
 
+SAMPLES_PER_POSITION = HOP_LENGTH * 2  # 10 ms mel hop, then the stride-2 convolution
+
+
+def valid_positions(lengths: torch.Tensor, max_positions: int) -> torch.Tensor:
+    """Encoder positions that cover real audio, for clips of ``lengths`` samples."""
+    return torch.div(lengths + SAMPLES_PER_POSITION - 1, SAMPLES_PER_POSITION,
+                     rounding_mode="floor").clamp(1, max_positions)
+
+
+def trimmed_windows(frame_lengths: torch.Tensor, multiple: int, max_positions: int) -> torch.Tensor:
+    """Each clip's window: its valid positions rounded up to ``multiple``, at most the full window."""
+    rounded = torch.div(frame_lengths + multiple - 1, multiple, rounding_mode="floor") * multiple
+    return rounded.clamp(max=max_positions)
+
+
+def encode_trimmed(model: WhisperEncoder, logmel: LogMel, waveforms: torch.Tensor,
+                   windows: torch.Tensor) -> list[torch.Tensor]:
+    """Hidden states (embeddings, then every block; the last one layer-normed, as transformers
+    returns them) of a Whisper encoder run on the first ``windows[i]`` positions of each clip,
+    padded to the longest window. Works for any module with Whisper's encoder layout (conv1,
+    conv2, embed_positions, layers, layer_norm), such as the audio towers of Whisper-derived
+    audio-LLMs."""
+    longest = int(windows.max())
+    dtype = model.conv1.weight.dtype
+    waveforms = torch.nn.functional.pad(waveforms, (0, max(0, longest * SAMPLES_PER_POSITION - waveforms.shape[1])))
+    features = waveforms.new_zeros(len(waveforms), logmel.n_mels, 2 * longest)
+    for window in windows.unique().tolist():  # each clip's log-mel (and its peak) over its own window only
+        rows = (windows == window).nonzero().squeeze(1)
+        features[rows, :, : 2 * window] = logmel(waveforms[rows, : window * SAMPLES_PER_POSITION])
+    mixed = bool((windows != longest).any())
+    hidden = torch.nn.functional.gelu(model.conv1(features.to(dtype)))
+    if mixed:  # conv2 must see zeros past each window, as it would running that window alone
+        hidden = hidden * (torch.arange(2 * longest, device=hidden.device) < 2 * windows[:, None])[:, None, :]
+    hidden = torch.nn.functional.gelu(model.conv2(hidden)).permute(0, 2, 1)
+    hidden = hidden + model.embed_positions.weight[:longest]
+    positions = torch.arange(longest, device=hidden.device)
+    keys = (positions[None, :] < windows[:, None])[:, None, None, :] if mixed else None
+    states = [hidden]
+    for layer in model.layers:
+        hidden = layer(hidden, keys)
+        states.append(hidden)
+    states[-1] = model.layer_norm(hidden)
+    return states
+
+
 def load_whisper_encoder(weights: str) -> tuple[WhisperEncoder, dict[str, Any], dict[str, Any]]:
     """Load the encoder of a hub id or local directory. Returns it, what identifies its weights
     (fingerprinted: a content hash or a hub commit, never a path) and where they came from."""
@@ -116,6 +168,7 @@ def load_whisper_encoder(weights: str) -> tuple[WhisperEncoder, dict[str, Any], 
 class WhisperEncoderWrapper(Encoder):
     wrapper_version = "1"
     window_seconds = WINDOW_SECONDS
+    can_trim = True
 
     def __init__(self, name: str, weights: str | None, random_init: bool = False,
                  architecture: str | None = None) -> None:
@@ -148,20 +201,29 @@ class WhisperEncoderWrapper(Encoder):
         return {**self.weights_identity, **architecture, "transformers": transformers.__version__}
 
     def flops_per_clip(self, seconds: float) -> float:
-        """Every clip costs the full 30 s window, whatever its length."""
-        return sum(encoder_flops(self.model.config))
+        """Under ``full`` every clip costs the 30 s window whatever its length; under ``trim``
+        the positions its trimmed window holds."""
+        return sum(encoder_flops(self.model.config, self.positions_encoded(seconds)))
+
+    def positions_encoded(self, seconds: float) -> int:
+        if self.window.mode == "full":
+            return self.max_frames
+        frames = valid_positions(torch.tensor([round(seconds * self.sample_rate)]), self.max_frames)
+        return int(trimmed_windows(frames, self.window.multiple, self.max_frames))
 
     def set_precision(self, dtype: torch.dtype) -> None:
         self.model.to(dtype)
 
     def forward(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> EncoderOutput:
         window = self.window_samples
-        waveforms = torch.nn.functional.pad(waveforms[:, :window], (0, max(0, window - waveforms.shape[1])))
+        waveforms = waveforms[:, :window]
+        frame_lengths = valid_positions(lengths.clamp(max=window), self.max_frames)
+        if self.window.mode == "trim":
+            windows = trimmed_windows(frame_lengths, self.window.multiple, self.max_frames)
+            return EncoderOutput(encode_trimmed(self.model, self.logmel, waveforms, windows), frame_lengths, windows)
+        waveforms = torch.nn.functional.pad(waveforms, (0, max(0, window - waveforms.shape[1])))
         features = self.logmel(waveforms).to(next(self.model.parameters()).dtype)
         output = self.model(features, output_hidden_states=True, return_dict=True)
-        samples_per_frame = HOP_LENGTH * 2
-        frame_lengths = torch.div(lengths.clamp(max=window) + samples_per_frame - 1, samples_per_frame,
-                                  rounding_mode="floor").clamp(1, self.max_frames)
         return EncoderOutput(list(output.hidden_states), frame_lengths)
 
 

@@ -7,20 +7,28 @@ from audiobench.encoders import build_encoder
 from audiobench.flops import encoder_flops
 
 
-def test_bench_reports_throughput_and_flops(tmp_path: Path, run_cli) -> None:
+def test_bench_sweeps_windows_clip_lengths_and_batch_sizes_into_one_json(tmp_path: Path, run_cli) -> None:
     out = tmp_path / "bench.json"
-    code, stdout, err = run_cli("bench", "--encoder", "whisper-micro", "--random-init", "--batch-size", "2",
-                                "--batch-size", "3", "--steps", "1", "--clip-seconds", "2", "--out", out)
+    code, stdout, err = run_cli("bench", "--encoder", "whisper-micro", "--random-init", "--window", "full",
+                                "--window", "trim", "--clip-seconds", "1", "--clip-seconds", "2.5",
+                                "--batch-size", "1", "--batch-size", "2", "--steps", "1", "--warmup", "0", "--out", out)
     assert code == 0, err
-    figures = json.loads(out.read_text())["figures"]
-    assert [f["batch_size"] for f in figures] == [2, 3]
+    record = json.loads(out.read_text())
+    assert record["sweep"]["windows"] == ["full", "trim50"] and record["sweep"]["clip_seconds"] == [1.0, 2.5]
+    figures = record["figures"]
+    assert [(f["window"], f["clip_seconds"], f["batch_size"]) for f in figures] == [
+        (w, s, b) for w in ("full", "trim50") for s in (1.0, 2.5) for b in (1, 2)]
+    config = build_encoder("whisper-micro", random_init=True).model.config
+    positions = {("full", 1.0): 1500, ("full", 2.5): 1500, ("trim50", 1.0): 50, ("trim50", 2.5): 150}
     for f in figures:
-        assert f["clips_per_second"] > 0 and f["device"] == "cpu" and f["dtype"] == "float32"
+        assert f["clips_per_second"] > 0 and f["device"] == "cpu" and f["dtype"] == "float32" and not f["oom"]
+        assert f["audio_seconds_per_second"] == f["clips_per_second"] * f["clip_seconds"]
+        assert f["flops_per_clip"] == sum(encoder_flops(config, positions[f["window"], f["clip_seconds"]]))
         assert f["achieved_tflops"] == f["flops_per_clip"] * f["clips_per_second"] / 1e12
         assert f["mfu"] is None  # no known peak for a CPU
-    assert "clips/s" in stdout
+    assert "whisper-micro throughput" in stdout and "trim50" in stdout
 
 
-def test_whisper_encoder_reports_the_window_cost_for_any_clip() -> None:
-    micro = build_encoder("whisper-micro", random_init=True)
-    assert micro.flops_per_clip(5.0) == micro.flops_per_clip(30.0) == sum(encoder_flops(micro.model.config))
+def test_bench_refuses_trim_for_an_encoder_that_cannot(tmp_path: Path, run_cli) -> None:
+    code, _, err = run_cli("bench", "--encoder", "logmel", "--window", "trim", "--out", tmp_path / "b.json")
+    assert code == 2 and "cannot trim" in err and not (tmp_path / "b.json").exists()

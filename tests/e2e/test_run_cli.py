@@ -164,6 +164,9 @@ def one_line_error(code: int, err: str, *needles: str) -> None:
     (["run", "--encoder", "logmel", "--task", "esc50", "--batch-size", "0"], ["--batch-size"]),
     (["run", "--encoder", "logmel", "--task", "esc50", "--device", "cuda:7"], ["--device cuda:7"]),
     (["run", "--encoder", "logmel", "--task", "esc50", "--device", "gpu"], ["'--device'", "'gpu' is not a device"]),
+    (["run", "--encoder", "logmel", "--task", "esc50", "--device", "cuda"], ["--device cuda", "not available"]),
+    (["run", "--encoder", "logmel", "--task", "esc50", "--window", "trim"], ["--window trim", "'logmel' cannot trim"]),
+    (["run", "--encoder", "whisper-micro", "--task", "esc50", "--window", "wide"], ["'--window'", "'wide' is not one of"]),
     (["run", "--encoder", "logmel"], ["--task"]),
 ])
 def test_bad_input_is_one_line_and_exit_2(args: list[str], needles: list[str], synth_root: Path, tmp_path: Path,

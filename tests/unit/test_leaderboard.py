@@ -291,3 +291,15 @@ def test_check_ignores_reference_rows(tmp_path):
 def test_negative_tolerance_is_refused(tmp_path):
     with pytest.raises(ConfigError, match="tolerance"):
         _check(tmp_path, [make_result("a")], [make_result("a")], tolerance=-1)
+
+
+def test_trimmed_window_results_get_their_own_row_and_a_footnote(tmp_path):
+    trimmed = make_result(accuracy=0.9)
+    trimmed["extraction"].update(window="trim", trim_multiple=50)
+    full_only = build_leaderboard(entries(tmp_path / "full", make_result()))
+    assert not any("trim" in line for line in full_only.footnotes())
+    board = build_leaderboard(entries(tmp_path / "both", make_result(accuracy=0.8), trimmed))
+    assert sorted(board.rows) == ["whisper-base", "whisper-base (trim50 window)"]
+    [note] = [line for line in board.footnotes() if "--window trim" in line]
+    assert "trimming changes the numbers" in note
+    assert "--window trim" in to_markdown(board)

@@ -1,0 +1,124 @@
+"""audiobench embed against the loop a user would write, as whole processes (`make bench`).
+
+The naive loop reads one clip at a time, runs transformers' ``WhisperFeatureExtractor``
+(padding to 30 s) and ``WhisperModel.encoder`` in float32 and mean-pools every layer.
+``audiobench embed`` runs on the same clips with the same weights (whisper-base-sized, random,
+written with ``save_pretrained`` to a temp dir). Both are timed alike: process start, imports
+and model load included. Prints one table and the ratios; nothing is asserted.
+
+    python tests/bench/naive_loop.py [--clips 32] [--out naive.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+CSV = "meta/esc50.csv"
+
+
+def naive_main(weights: str, root: str, out: str) -> None:
+    """The user's loop (run in its own process by ``timed``)."""
+    import numpy as np
+    import soundfile as sf
+    import soxr
+    import torch
+    from transformers import WhisperFeatureExtractor, WhisperModel
+
+    model = WhisperModel.from_pretrained(weights).encoder.eval()
+    extractor = WhisperFeatureExtractor(feature_size=model.config.num_mel_bins)
+    with open(Path(root) / CSV) as f:
+        files = [row["filename"] for row in csv.DictReader(f)]
+    pooled = []
+    for name in files:
+        audio, rate = sf.read(Path(root) / "audio" / name, dtype="float32")
+        audio = soxr.resample(audio, rate, 16_000)
+        features = extractor(audio, sampling_rate=16_000, return_tensors="pt").input_features
+        with torch.inference_mode():
+            states = model(features, output_hidden_states=True).hidden_states
+        pooled.append(torch.stack([state.mean(dim=1)[0] for state in states]).numpy())
+    np.save(out, np.stack(pooled))
+
+
+def make_clips(root: Path, count: int, seconds: float) -> Path:
+    """An ESC-50 tree of ``count`` synthetic clips cut to ``seconds``."""
+    import soundfile as sf
+
+    from audiobench.synth import synthesize
+
+    source = root / "source"
+    if not source.exists():
+        synthesize("esc50", source, "tiny", seed=0)
+    tree = root / f"esc50-{count}x{seconds:g}s"
+    (tree / "meta").mkdir(parents=True)
+    (tree / "audio").mkdir()
+    with open(source / CSV) as f:
+        rows = list(csv.DictReader(f))[:count]
+    with open(tree / CSV, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    for row in rows:
+        audio, rate = sf.read(source / "audio" / row["filename"], dtype="float32")
+        sf.write(tree / "audio" / row["filename"], audio[: int(seconds * rate)], rate)
+    return tree
+
+
+def timed(command: list[str]) -> float:
+    start = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    elapsed = time.perf_counter() - start
+    if done.returncode != 0:
+        sys.exit(f"{' '.join(command)} failed:\n{done.stderr[-2000:]}")
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clips", type=int, default=32, help="clips per comparison (at most 100)")
+    parser.add_argument("--out", type=Path, help="also write the figures as JSON")
+    args = parser.parse_args()
+    from transformers import WhisperModel
+
+    from audiobench.encoders.whisper import shipped_config
+
+    python = sys.executable
+    with tempfile.TemporaryDirectory(prefix="audiobench-naive-") as scratch:
+        work = Path(scratch)
+        weights = work / "whisper-base-random"
+        WhisperModel(shipped_config("whisper-base")).save_pretrained(weights)
+        rows = []
+        for seconds, window in ((5.0, "full"), (1.0, "trim")):
+            tree = make_clips(work, args.clips, seconds)
+            naive = timed([python, __file__, "--naive", str(weights), str(tree), str(work / "naive.npy")])
+            embed = [python, "-m", "audiobench", "embed", "--encoder", "whisper-base", "--weights", str(weights),
+                     "--task", "esc50", "--data-root", str(tree), "--cache-dir", str(work / f"cache-{window}"),
+                     "--window", window, "--dtype", "float32", "--device", "cpu"]
+            first = timed(embed)
+            again = timed(embed)
+            rows.append({"clip_seconds": seconds, "clips": args.clips, "window": window, "naive_seconds": naive,
+                         "audiobench_seconds": first, "cache_hit_seconds": again,
+                         "speedup_vs_naive": naive / first, "cache_hit_speedup": first / again})
+    load = os.getloadavg()[0]
+    print(f"{'clips':>12} {'window':>7} {'naive s':>8} {'audiobench s':>13} {'x naive':>8} {'rerun s':>8} "
+          f"{'x first':>8}   (load average {load:.1f} on {os.cpu_count()} cores)")
+    for r in rows:
+        print(f"{r['clips']:>4} x {r['clip_seconds']:>3g} s {r['window']:>7} {r['naive_seconds']:>8.1f} "
+              f"{r['audiobench_seconds']:>13.1f} {r['speedup_vs_naive']:>8.2f} {r['cache_hit_seconds']:>8.1f} "
+              f"{r['cache_hit_speedup']:>8.1f}")
+    if args.out:
+        args.out.write_text(json.dumps({"rows": rows, "load_average": load, "cores": os.cpu_count()}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 5 and sys.argv[1] == "--naive":
+        naive_main(*sys.argv[2:])
+    else:
+        main()

@@ -1,0 +1,102 @@
+"""The extraction pipeline: length buckets, memory-error halving, and ``torchrun`` sharding."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from audiobench.extraction import EmbedOptions, cached, embed
+from audiobench.encoders import Window, build_encoder
+from audiobench.tasks import get_task
+
+SECONDS = (0.5, 3.3, 1.2, 5.0, 0.8, 2.0)  # one clip per row, folds 1-5 and 1 again
+
+
+@pytest.fixture(scope="module")
+def short_esc50(synth_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An ESC-50 tree of six clips of different lengths."""
+    root = tmp_path_factory.mktemp("short-esc50")
+    with (synth_root / "esc50/meta/esc50.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    picked = [next(r for r in rows if r["fold"] == str(fold)) for fold in (1, 2, 3, 4, 5)] + [rows[1]]
+    (root / "meta").mkdir()
+    (root / "audio").mkdir()
+    with (root / "meta/esc50.csv").open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(picked)
+    for row, seconds in zip(picked, SECONDS):
+        audio, rate = sf.read(synth_root / "esc50/audio" / row["filename"], dtype="float32")
+        sf.write(root / "audio" / row["filename"], audio[: int(seconds * rate)], rate)
+    return root
+
+
+def layers(cache, report, num_layers: int) -> np.ndarray:
+    return np.stack([cache.load(report.keys, pooling, layer) for pooling in ("masked-mean", "padded-mean")
+                     for layer in range(num_layers)])
+
+
+def test_out_of_memory_halves_the_batch_once_and_keeps_the_numbers(short_esc50: Path, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    manifest = get_task("esc50").manifest(short_esc50)
+    encoder = build_encoder("whisper-micro", random_init=True, window=Window("trim", 50))
+    reference, reference_report = embed(encoder, manifest, tmp_path / "reference",
+                                        EmbedOptions(batch_size=2, num_workers=0))
+    forward, calls = type(encoder).forward, []
+
+    def small_device(self, waveforms: torch.Tensor, lengths: torch.Tensor):
+        calls.append(len(lengths))
+        if len(lengths) > 2:
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        return forward(self, waveforms, lengths)
+
+    monkeypatch.setattr(type(encoder), "forward", small_device)
+    notices: list[str] = []
+    cache, report = embed(encoder, manifest, tmp_path / "halved", EmbedOptions(batch_size=4, num_workers=0),
+                          on_notice=notices.append)
+    assert notices == ["out of cpu memory at batch size 4: halving to 2 and retrying"]
+    assert calls == [4, 2, 2, 2] and report.encoded == 6
+    np.testing.assert_array_equal(layers(cache, report, encoder.num_layers),
+                                  layers(reference, reference_report, encoder.num_layers))
+
+
+def test_more_ranks_than_clips_is_one_line(short_esc50: Path, tmp_path: Path, run_cli,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WORLD_SIZE", "7")
+    monkeypatch.setenv("RANK", "0")
+    code, _, err = run_cli("embed", "--encoder", "logmel", "--task", "esc50", "--data-root", short_esc50,
+                           "--cache-dir", tmp_path)
+    assert code == 2 and err.count("\n") == 1 and "7 ranks for 6 clips of esc50/5fold" in err, err
+
+
+def test_two_ranks_fill_the_cache_a_single_process_would(short_esc50: Path, tmp_path: Path, run_cli) -> None:
+    args = ["embed", "--encoder", "whisper-micro", "--random-init", "--window", "trim", "--task", "esc50",
+            "--data-root", str(short_esc50), "--batch-size", "2", "--workers", "0"]
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+               "-m", "audiobench", *args, "--cache-dir", str(tmp_path / "ranks")]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).parents[2])}
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "6 clips: 0 cached, 6 encoded" in done.stderr  # rank 0 reports the whole run
+
+    torch.set_num_threads(1)  # as in the ranks, so float32 kernels reduce alike
+    try:
+        assert run_cli(*args, "--cache-dir", tmp_path / "single")[0] == 0
+    finally:
+        torch.set_num_threads(min(2, os.cpu_count() or 1))
+    manifest = get_task("esc50").manifest(short_esc50)
+    encoder = build_encoder("whisper-micro", random_init=True, window=Window("trim", 50))
+    # What `probe` and `run` read: found complete with no extra step.
+    sharded, sharded_report = cached(encoder, manifest, tmp_path / "ranks", "auto", "cpu")
+    single, single_report = cached(encoder, manifest, tmp_path / "single", "auto", "cpu")
+    assert len(list(sharded.directory.glob("chunk-*.npy"))) == 2  # one per rank
+    np.testing.assert_array_equal(layers(sharded, sharded_report, encoder.num_layers),
+                                  layers(single, single_report, encoder.num_layers))

@@ -1,0 +1,125 @@
+"""``--window trim``: Whisper encodes only the positions covering each clip."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from transformers import WhisperConfig
+
+from audiobench.cache import EmbeddingCache
+from audiobench.extraction import extraction_settings, plan_batches
+from audiobench.encoders import Window, build_encoder
+from audiobench.encoders.base import pool
+from audiobench.errors import ConfigError
+from audiobench.flops import encoder_flops
+
+SR = 16_000
+
+
+@pytest.fixture(scope="module")
+def micro():
+    return build_encoder("whisper-micro", random_init=True)
+
+
+def noise(*seconds: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Zero-padded batch of noise clips of the given lengths."""
+    lengths = torch.tensor([int(s * SR) for s in seconds])
+    generator = torch.Generator().manual_seed(0)
+    waveforms = torch.zeros(len(seconds), int(lengths.max()))
+    for row, length in enumerate(lengths.tolist()):
+        waveforms[row, :length] = 0.1 * torch.randn(length, generator=generator)
+    return waveforms, lengths
+
+
+def run(encoder, window: Window, waveforms: torch.Tensor, lengths: torch.Tensor):
+    encoder.set_window(window)
+    try:
+        with torch.inference_mode():
+            output = encoder(waveforms, lengths)
+            return output, pool(output, fixed_window=True)
+    finally:
+        encoder.set_window(Window())
+
+
+def test_trim_on_clips_filling_the_window_equals_full_bit_for_bit(micro) -> None:
+    waveforms, lengths = noise(30.5)  # cropped to the window, as under full
+    full, full_pooled = run(micro, Window("full"), waveforms, lengths)
+    trim, trim_pooled = run(micro, Window("trim", 50), waveforms, lengths)
+    assert len(trim.hidden_states) == micro.num_layers
+    for a, b in zip(full.hidden_states, trim.hidden_states):
+        assert torch.equal(a, b)
+    assert torch.equal(full_pooled, trim_pooled)
+
+
+def test_trimmed_clip_in_a_mixed_batch_matches_its_slice_run_alone(micro) -> None:
+    seconds = (0.7, 1.0, 2.9)  # windows of 50, 50 and 150 positions
+    waveforms, lengths = noise(*seconds)
+    batch, batch_pooled = run(micro, Window("trim", 50), waveforms, lengths)
+    assert batch.hidden_states[0].shape[1] == 150
+    assert batch.window_lengths.tolist() == [50, 50, 150] and batch.frame_lengths.tolist() == [35, 50, 145]
+    for row, length in enumerate(lengths.tolist()):
+        alone, alone_pooled = run(micro, Window("trim", 50), waveforms[row:row + 1, :length], lengths[row:row + 1])
+        window = int(batch.window_lengths[row])
+        assert alone.hidden_states[0].shape[1] == window
+        for a, b in zip(batch.hidden_states, alone.hidden_states):
+            torch.testing.assert_close(a[row, :window], b[0], atol=2e-5, rtol=1e-5)
+        torch.testing.assert_close(batch_pooled[row], alone_pooled[0], atol=2e-5, rtol=1e-5)
+
+
+def test_trim_rounds_windows_up_to_the_chosen_multiple(micro) -> None:
+    waveforms, lengths = noise(0.7, 2.9)
+    output, _ = run(micro, Window("trim", 16), waveforms, lengths)
+    assert output.window_lengths.tolist() == [48, 160]
+    output, _ = run(micro, Window("trim", 1), waveforms, lengths)
+    assert output.window_lengths.tolist() == output.frame_lengths.tolist() == [35, 145]
+
+
+def test_trim_counts_the_flops_of_the_positions_encoded(micro) -> None:
+    config = micro.model.config
+    assert micro.flops_per_clip(1.0) == sum(encoder_flops(config))  # full: the whole window
+    micro.set_window(Window("trim", 50))
+    try:
+        assert micro.flops_per_clip(1.0) == sum(encoder_flops(config, 50))
+        assert micro.flops_per_clip(1.01) == sum(encoder_flops(config, 100))
+        assert micro.flops_per_clip(60.0) == sum(encoder_flops(config))
+    finally:
+        micro.set_window(Window())
+
+
+def test_large_v3_window_cost_follows_the_published_formula() -> None:
+    config = WhisperConfig(d_model=1280, encoder_layers=32, encoder_attention_heads=20, encoder_ffn_dim=5120,
+                           num_mel_bins=128, max_source_positions=1500)
+    for positions in (50, 250, 1500):  # protocols.md: 2 * 629.6M * T + 32 * 4 * T^2 * 1280
+        linear, attention, _ = encoder_flops(config, positions)
+        formula = 2 * 629.6e6 * positions + 32 * 4 * positions**2 * 1280
+        assert linear + attention == pytest.approx(formula, rel=1e-3)
+
+
+def test_only_encoders_with_a_trimmable_window_trim() -> None:
+    logmel = build_encoder("logmel")
+    assert not logmel.can_trim
+    with pytest.raises(ConfigError, match="--window trim: encoder 'logmel' cannot trim"):
+        logmel.set_window(Window("trim"))
+    with pytest.raises(ConfigError, match="--window wide"):
+        Window("wide")
+    with pytest.raises(ConfigError, match="--trim-multiple 0"):
+        Window("trim", 0)
+
+
+def test_window_mode_is_part_of_the_cache_key(micro, tmp_path) -> None:
+    full_key = extraction_settings(micro, "float32").key
+    micro.set_window(Window("trim", 50))
+    try:
+        trim = extraction_settings(micro, "float32")
+    finally:
+        micro.set_window(Window())
+    assert trim.window == "trim50" and trim.key != full_key
+    assert Window.from_label(trim.window) == Window("trim", 50) and Window.from_label("full") == Window()
+    assert EmbeddingCache(tmp_path, trim, {}).directory != EmbeddingCache(tmp_path, extraction_settings(micro, "float32"),
+                                                                          {}).directory
+
+
+def test_batches_group_clips_of_similar_length_longest_first() -> None:
+    lengths = [1.0, 5.0, 1.0, 30.0, 5.0, 2.0, 1.0]
+    assert plan_batches(lengths, len(lengths), 3) == [[3, 1, 4], [5, 0, 2], [6]]
+    assert plan_batches(None, 5, 2) == [[0, 1], [2, 3], [4]]
