@@ -129,3 +129,72 @@ def measure_throughput(encoder: Encoder, device: torch.device, dtype: str, batch
         peak_memory_gib=torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None,
         flops_per_clip=flops, achieved_tflops=achieved, peak_tflops=peak,
         mfu=achieved / peak if achieved and peak else None)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One target of the GPU check and what was measured against it."""
+
+    name: str
+    measured: str
+    target: str
+    passed: bool | None  # None: the figures needed were not measured
+
+
+def best(figures: list[dict], window: str, seconds: float) -> dict | None:
+    """The fastest point (over batch sizes) for one window and clip length."""
+    points = [f for f in figures if f["window"] == window and f["clip_seconds"] == seconds and not f["oom"]]
+    return max(points, key=lambda f: f["clips_per_second"], default=None)
+
+
+def gpu_targets(figures: list[dict], end_to_end: list[dict], trim: str = "trim50") -> list[Check]:
+    """The extraction targets: ``full`` at 50% MFU or more on 30 s clips; ``trim`` at least 5x
+    the clips/s of ``full`` on 5 s clips; end-to-end ``embed`` (dicts with ``window``,
+    ``clip_seconds``, ``batch_size``, ``clips_per_second``) within 20% of ``bench`` at the same
+    window, clip length and batch size."""
+    checks = []
+    full30 = best(figures, "full", 30.0)
+    mfu = full30["mfu"] if full30 else None
+    measured = "-" if mfu is None else (f"{100 * mfu:.1f}% ({full30['clips_per_second']:.0f} clips/s, "
+                                        f"batch {full30['batch_size']})")
+    checks.append(Check("full, 30 s: MFU", measured, ">= 50%", None if mfu is None else mfu >= 0.5))
+    full5, trim5 = best(figures, "full", 5.0), best(figures, trim, 5.0)
+    ratio = trim5["clips_per_second"] / full5["clips_per_second"] if full5 and trim5 else None
+    checks.append(Check("trim / full clips/s, 5 s", "-" if ratio is None else f"{ratio:.1f}x", ">= 5x",
+                        None if ratio is None else ratio >= 5))
+    for run in end_to_end:
+        same = [f for f in figures if (f["window"], f["clip_seconds"], f["batch_size"]) ==
+                (run["window"], run["clip_seconds"], run["batch_size"]) and not f["oom"]]
+        share = run["clips_per_second"] / same[0]["clips_per_second"] if same else None
+        checks.append(Check(f"embed end to end / bench, {run['window']}, {run['clip_seconds']:g} s, "
+                            f"batch {run['batch_size']}",
+                            f"{run['clips_per_second']:.0f} clips/s"
+                            + ("" if share is None else f" = {100 * share:.0f}%"),
+                            ">= 80%", None if share is None else share >= 0.8))
+    return checks
+
+
+def targets_markdown(checks: list[Check]) -> str:
+    lines = ["| check | measured | target | met |", "|---|---|---|---|"]
+    verdict = {True: "yes", False: "NO", None: "not measured"}
+    lines += [f"| {c.name} | {c.measured} | {c.target} | {verdict[c.passed]} |" for c in checks]
+    return "\n".join(lines)
+
+
+def figures_markdown(figures: list[dict]) -> str:
+    """One row per sweep point, as ``audiobench bench`` measured it."""
+    lines = ["| window | clip s | batch | clips/s | audio s/s | ms/batch | peak GiB | TFLOP/s | MFU |",
+             "|---|---|---|---|---|---|---|---|---|"]
+
+    def fmt(value: float | None, spec: str, scale: float = 1.0) -> str:
+        return "-" if value is None else format(value * scale, spec)
+
+    for f in figures:
+        if f["oom"]:
+            lines.append(f"| {f['window']} | {f['clip_seconds']:g} | {f['batch_size']} | out of memory | | | | | |")
+            continue
+        lines.append(f"| {f['window']} | {f['clip_seconds']:g} | {f['batch_size']} | {f['clips_per_second']:.1f} | "
+                     f"{f['audio_seconds_per_second']:.0f} | {f['milliseconds_per_batch']:.1f} | "
+                     f"{fmt(f['peak_memory_gib'], '.1f')} | {fmt(f['achieved_tflops'], '.1f')} | "
+                     f"{fmt(f['mfu'], '.1f', 100)}{'' if f['mfu'] is None else '%'} |")
+    return "\n".join(lines)

@@ -17,7 +17,7 @@ from audiobench.cli.common import console, err_console
 def bench(encoder: str = common.ENCODER, weights: Optional[str] = common.WEIGHTS,
           random_init: bool = common.RANDOM_INIT, device: str = common.DEVICE,
           dtype: common.Dtype = common.DTYPE,
-          window: list[common.WindowName] = typer.Option(["full"], "--window", help="full | trim; repeat to sweep both."),
+          window: list[str] = typer.Option(["full"], "--window", help="full | trim; repeat to sweep both."),
           trim_multiple: int = common.TRIM_MULTIPLE,
           batch_size: list[int] = typer.Option([16], "--batch-size", min=1, help="Repeat to sweep batch sizes."),
           clip_seconds: list[float] = typer.Option([30.0], "--clip-seconds", min=0.1,

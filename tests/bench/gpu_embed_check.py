@@ -1,0 +1,113 @@
+"""GPU check of extraction (run by scripts/gpu_check.sh): ``audiobench bench`` on a random-init
+whisper-large-v3 in bf16 (full window on 5 s and 30 s clips, trim on 1 s and 5 s, batch 32
+and 64), then ``audiobench embed`` end to end on 2,000 synthetic ESC-50-layout clips of 5 s
+(44.1 kHz WAV: decoded and resampled in DataLoader workers), full and trim, and one summary:
+every bench point plus the targets (full at 50% MFU or more; trim at least 5x full's clips/s
+on 5 s clips; embed within 20% of bench).
+
+    python tests/bench/gpu_embed_check.py --out gpu-check            # on a GPU, a few minutes
+    python tests/bench/gpu_embed_check.py --out /tmp/x --dry-run     # the same steps, tiny, on CPU
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+FULL_SIZE = {"encoder": "whisper-large-v3", "device": "cuda", "dtype": "bfloat16", "batches": (32, 64),
+             "clips": 2000, "steps": 10, "warmup": 2, "workers": None}
+DRY_RUN = {"encoder": "whisper-micro", "device": "cpu", "dtype": "float32", "batches": (2, 4), "clips": 24,
+           "steps": 1, "warmup": 0, "workers": 1}
+CSV = "meta/esc50.csv"
+
+
+def run_bench(settings: dict, out: Path) -> dict:
+    """``audiobench bench`` as a user runs it; returns its JSON."""
+    path = out / "bench.json"
+    command = [sys.executable, "-m", "audiobench", "bench", "--encoder", settings["encoder"], "--random-init",
+               "--device", settings["device"], "--dtype", settings["dtype"], "--window", "full", "--window", "trim",
+               "--steps", str(settings["steps"]), "--warmup", str(settings["warmup"]), "--out", str(path)]
+    command += [arg for seconds in (1, 5, 30) for arg in ("--clip-seconds", str(seconds))]
+    command += [arg for size in settings["batches"] for arg in ("--batch-size", str(size))]
+    subprocess.run(command, check=True)
+    return json.loads(path.read_text())
+
+
+def make_clips(root: Path, count: int) -> Path:
+    """An ESC-50 tree of ``count`` 5 s clips at 44.1 kHz: the synthetic tiny set's 100 clips,
+    each copied under new names (distinct files and cache keys; decoding work is real)."""
+    from audiobench.synth import synthesize
+
+    source, tree = root / "source", root / f"esc50-{count}"
+    synthesize("esc50", source, "tiny", seed=0)
+    (tree / "audio").mkdir(parents=True)
+    (tree / "meta").mkdir()
+    with open(source / CSV) as f:
+        rows = list(csv.DictReader(f))
+    copies = []
+    for i in range(count):
+        row = dict(rows[i % len(rows)])
+        fold, src, take, target = Path(row["filename"]).stem.split("-")
+        row["src_file"] = f"{src}{i:05d}"
+        row["filename"] = f"{fold}-{row['src_file']}-{take}-{target}.wav"
+        shutil.copyfile(source / "audio" / rows[i % len(rows)]["filename"], tree / "audio" / row["filename"])
+        copies.append(row)
+    with open(tree / CSV, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(copies)
+    return tree
+
+
+def run_embeds(settings: dict, tree: Path, out: Path) -> list[dict]:
+    """``audiobench.embed`` (the code behind the CLI command) on every clip, full then trim."""
+    import audiobench
+    from audiobench.encoders import build_encoder
+
+    encoder = build_encoder(settings["encoder"], random_init=True)
+    batch = max(settings["batches"])
+    runs = []
+    for window in ("full", "trim"):
+        start = time.perf_counter()
+        embedding = audiobench.embed(encoder, "esc50", data_root=tree, cache_dir=out / "cache", window=window,
+                                     device=settings["device"], dtype=settings["dtype"], batch_size=batch,
+                                     workers=settings["workers"])
+        report = embedding.report
+        runs.append({"window": encoder.window.label, "clip_seconds": 5.0, "batch_size": batch, "clips": report.clips,
+                     "encoded": report.encoded, "clips_per_second": report.clips_per_second,
+                     "wall_seconds": time.perf_counter() - start})
+    return runs
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, required=True, help="folder for the JSON files and the summary")
+    parser.add_argument("--dry-run", action="store_true", help="whisper-micro on CPU, a few clips: checks the script")
+    args = parser.parse_args()
+    settings = DRY_RUN if args.dry_run else FULL_SIZE
+    args.out.mkdir(parents=True, exist_ok=True)
+    from audiobench.bench import figures_markdown, gpu_targets, targets_markdown
+
+    bench = run_bench(settings, args.out)
+    tree = make_clips(args.out / "data", settings["clips"])
+    embeds = run_embeds(settings, tree, args.out)
+    (args.out / "embed.json").write_text(json.dumps(embeds, indent=2) + "\n")
+    import torch
+
+    device = torch.cuda.get_device_name(0) if settings["device"] == "cuda" else "CPU (dry run)"
+    summary = "\n\n".join([
+        f"{settings['encoder']} (random init), {bench['sweep']['dtype']}, {device}",
+        figures_markdown(bench["figures"]),
+        targets_markdown(gpu_targets(bench["figures"], embeds))])
+    (args.out / "summary.md").write_text(summary + "\n")
+    print(summary)
+
+
+if __name__ == "__main__":
+    main()
