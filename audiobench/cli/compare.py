@@ -114,7 +114,7 @@ def compare(
     _, board = leaderboard(paths, baseline, force, with_reference, suite)
     if plot is not None:
         atomic_write_bytes(plot, figures.bar_chart_png(board))
-        err_console.print(f"wrote {plot}", markup=False, highlight=False)
+        err_console.print(f"wrote {plot}", markup=False, highlight=False, soft_wrap=True)
 
     if fmt is Format.table and out is None:
         console.print(formats.to_rich(board))
@@ -132,7 +132,7 @@ def compare(
         console.out(text, end="", highlight=False)
     else:
         atomic_write_text(out, text)
-        err_console.print(f"wrote {out}", markup=False, highlight=False)
+        err_console.print(f"wrote {out}", markup=False, highlight=False, soft_wrap=True)
 
 
 def check(
@@ -201,4 +201,4 @@ def report(
 
     collection, board = leaderboard(paths, baseline, force, with_reference)
     atomic_write_text(out, render_report(collection, board))
-    err_console.print(f"wrote {out}", markup=False, highlight=False)
+    err_console.print(f"wrote {out}", markup=False, highlight=False, soft_wrap=True)
