@@ -2,7 +2,7 @@
 
 Layout: ``<cache_dir>/<encoder key>/`` with ``meta.json`` and chunks ``chunk-<hash>.npy``
 (``[clips, poolings, layers, dim]`` float16) + ``chunk-<hash>.json`` (the clip keys, in row
-order, and the sha256 of the ``.npy`` file). The chunk name hashes its keys. The encoder key
+order, and the sha256 of the ``.npy`` file); the chunk name hashes its keys. The encoder key
 hashes the encoder fingerprint and the extraction settings; a clip key hashes the clip's id
 (path and excerpt), file size and modification time, so an edited file is re-encoded. Every
 layer is stored for both poolings, so switching layer or pooling never re-encodes.
@@ -12,7 +12,11 @@ keeps every finished chunk and the next run encodes only what is missing. Every 
 verified against its checksum before its rows are served (once per cache handle): a flipped
 bit, a zeroed file, swapped rows or a reordered index is a corrupt chunk, never a cache hit.
 ``embed`` discards corrupt chunks and re-encodes their clips; reading them is an error.
-"""
+
+Concurrent ``embed`` processes coordinate through ``claims/``: under the cache's lock each
+claims the missing clips nobody else is encoding and waits for the rest, so no clip is encoded
+twice. A claim dies with its process (the OS drops its lock); a killed run's temp files are
+removed once no claim is live."""
 
 from __future__ import annotations
 

@@ -37,6 +37,8 @@ from audiobench.errors import ConfigError
 from audiobench.flops import encoder_flops
 
 WINDOW_SECONDS = 30.0
+#: Config keys that name where a checkpoint came from, not what it computes.
+CONFIG_KEYS_NOT_NUMERICS = ("_name_or_path", "transformers_version")
 RANDOM_INIT_SEED = 0
 # What from_pretrained loads, in its order of preference: (single file, shard index).
 WEIGHT_FILES = (("model.safetensors", "model.safetensors.index.json"),
@@ -195,10 +197,9 @@ class WhisperEncoderWrapper(Encoder):
         self.checkpoint_dtype = loaded if loaded in (torch.float16, torch.bfloat16) else None
 
     def fingerprint_fields(self) -> dict[str, Any]:
-        config = self.model.config.to_dict()
-        architecture = {k: config[k] for k in ("d_model", "encoder_layers", "encoder_attention_heads",
-                                                 "encoder_ffn_dim", "num_mel_bins", "max_source_positions")}
-        return {**self.weights_identity, **architecture, "transformers": transformers.__version__}
+        # The whole config: any key (activation, scale_embedding, ...) may change the numbers.
+        config = {k: v for k, v in self.model.config.to_dict().items() if k not in CONFIG_KEYS_NOT_NUMERICS}
+        return {**self.weights_identity, "config": config, "transformers": transformers.__version__}
 
     def flops_per_clip(self, seconds: float) -> float:
         """Under ``full`` every clip costs the 30 s window whatever its length; under ``trim``
