@@ -19,8 +19,9 @@ from audiobench.errors import AudioReadError
 def load_audio(path: str | Path, sample_rate: int, start: float = 0.0,
                duration: float | None = None) -> np.ndarray:
     """Read ``path`` (optionally the excerpt ``[start, start + duration)`` seconds), down-mix to
-    mono and resample to ``sample_rate``. Raises ``AudioReadError`` for an unreadable or empty
-    file."""
+    mono and resample to ``sample_rate``. Raises ``AudioReadError`` for an unreadable file, one
+    holding NaN or infinite samples (they would poison every statistic downstream), or one
+    with no samples left after resampling."""
     try:
         with sf.SoundFile(str(path)) as f:
             native_rate = f.samplerate
@@ -33,8 +34,14 @@ def load_audio(path: str | Path, sample_rate: int, start: float = 0.0,
         raise AudioReadError(str(path), str(err).strip() or type(err).__name__) from err
     if data.shape[0] == 0:
         raise AudioReadError(str(path), "the file holds no samples")
+    if not np.isfinite(data).all():
+        bad = int(np.count_nonzero(~np.isfinite(data)))
+        raise AudioReadError(str(path), f"{bad:,} NaN or infinite sample(s)")
     mono = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
-    return resample(np.ascontiguousarray(mono, dtype=np.float32), native_rate, sample_rate)
+    waveform = resample(np.ascontiguousarray(mono, dtype=np.float32), native_rate, sample_rate)
+    if waveform.shape[0] == 0:
+        raise AudioReadError(str(path), f"{data.shape[0]} sample(s) at {native_rate} Hz leave none at {sample_rate} Hz")
+    return waveform
 
 
 def audio_seconds(path: str | Path, start: float = 0.0, duration: float | None = None) -> float:

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from audiobench.cli import common
@@ -163,10 +164,10 @@ def _note(text: str) -> None:
 def _print_embedding(clips: int, cache_hits: int, encoded: int, device: str, clips_per_second: Optional[float],
                      skipped: list[tuple[str, str]]) -> None:
     speed = f", {clips_per_second:.1f} clips/s" if clips_per_second else ""
-    err_console.print(f"{clips} clips: {cache_hits} cached, {encoded} encoded on {device}{speed}")
+    err_console.print(f"{clips} clips: {cache_hits} cached, {encoded} encoded on {device}{speed}", soft_wrap=True)
     if skipped:
         err_console.print(f"[yellow]skipped {len(skipped)} unreadable clip(s)[/] (--skip-bad): "
-                          + "; ".join(f"{i}: {r}" for i, r in skipped[:5]))
+                          + "; ".join(f"{escape(i)}: {escape(r)}" for i, r in skipped[:5]), soft_wrap=True)
 
 
 def print_results(results: list["Result"], results_dir: Path) -> None:

@@ -180,5 +180,38 @@ def check_files_exist(root: Path, clips: list[Clip], source: str) -> None:
                         "re-download or re-extract the dataset")
 
 
+class MetadataError(DataError):
+    """A metadata file (CSV, list) has a bad line: names the file, the line and the field."""
+
+    def __init__(self, path: Path, line: int, problem: str, hint: str = "use the official file") -> None:
+        super().__init__(f"{path} line {line}: {problem}", hint)
+
+
+def read_metadata_text(path: Path) -> str:
+    """A metadata file as text. It must be UTF-8 (a byte-order mark is allowed); anything else
+    is an error naming the line of the first undecodable byte."""
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise DataError(f"cannot read {path}: {err.strerror or err}", "check the file and its permissions") from err
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = data[:err.start].count(b"\n") + 1
+        raise MetadataError(path, line, f"not UTF-8 text (byte 0x{data[err.start]:02x})",
+                            "save the file as UTF-8, or use the official file") from err
+
+
+def integer_field(path: Path, line: int, field: str, value: str, allowed: range) -> int:
+    """``value`` of column ``field`` as an integer in ``allowed``, or an error naming the line."""
+    try:
+        number = int(value.strip())
+    except (ValueError, AttributeError):
+        raise MetadataError(path, line, f"field '{field}' is {value!r}, not an integer") from None
+    if number not in allowed:
+        raise MetadataError(path, line, f"field '{field}' is {number}, outside {allowed.start}..{allowed.stop - 1}")
+    return number
+
+
 def index_labels(names: list[str]) -> dict[str, int]:
     return {name: i for i, name in enumerate(names)}

@@ -7,14 +7,19 @@ Layout: ``audio/{fold}-{src_file}-{take}-{target}.wav`` and ``meta/esc50.csv``
 from __future__ import annotations
 
 import csv
+import io
+from dataclasses import dataclass
 from pathlib import Path
 
 from audiobench.errors import DataError
-from audiobench.tasks.base import Clip, Fold, Manifest, Protocol, Source, Task, check_files_exist
+from audiobench.tasks.base import (Clip, Fold, Manifest, MetadataError, Protocol, Source, Task, check_files_exist,
+                                   integer_field, read_metadata_text)
 
 CSV_PATH = "meta/esc50.csv"
 ARCHIVE_FOLDER = "ESC-50-master"  # what the GitHub archive extracts to
 COLUMNS = ("filename", "fold", "target", "category", "src_file")
+FOLDS = range(1, 6)
+CLASSES = range(50)  # targets 0-49
 
 
 class ESC50(Task):
@@ -39,12 +44,12 @@ class ESC50(Task):
                             f"use --data-root {root / ARCHIVE_FOLDER}")
         self.require(root, CSV_PATH, "audio")
         rows = read_rows(root / CSV_PATH)
-        targets = sorted({int(r["target"]) for r in rows})
-        category = {int(r["target"]): r["category"] for r in rows}
+        targets = sorted({row.target for row in rows})
+        category = {row.target: row.category for row in rows}
         label_of = {t: i for i, t in enumerate(targets)}
-        clips = [Clip(f"audio/{r['filename']}", label_of[int(r["target"])], group=r["src_file"]) for r in rows]
+        clips = [Clip(f"audio/{row.filename}", label_of[row.target], group=row.src_file) for row in rows]
         check_files_exist(root, clips, str(root / CSV_PATH))
-        fold_of = [int(r["fold"]) for r in rows]
+        fold_of = [row.fold for row in rows]
         folds_present = sorted(set(fold_of))
 
         def split(test_fold: int) -> Fold:
@@ -62,13 +67,46 @@ class ESC50(Task):
         return Manifest(self.name, protocol, root, clips, [category[t] for t in targets], folds)
 
 
-def read_rows(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="") as f:
-        reader = csv.DictReader(f)
-        missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise DataError(f"{path} lacks column(s) {', '.join(missing)}", "use the official meta/esc50.csv")
-        rows = list(reader)
+@dataclass(frozen=True)
+class Row:
+    filename: str
+    fold: int
+    target: int
+    category: str
+    src_file: str
+
+
+def read_rows(path: Path) -> list[Row]:
+    """The CSV's rows, validated: integer fold (1-5) and target (0-49), one category per
+    target, every file listed once. A bad row is an error naming its line and field."""
+    reader = csv.DictReader(io.StringIO(read_metadata_text(path), newline=""))
+    missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
+    if missing:
+        raise DataError(f"{path} lacks column(s) {', '.join(missing)}", "use the official meta/esc50.csv")
+    rows: list[Row] = []
+    first_line: dict[str, tuple[int, int]] = {}
+    category_line: dict[int, tuple[str, int]] = {}
+    for record in reader:
+        line = reader.line_num
+        if None in record or None in record.values():
+            many = "more" if None in record else "fewer"
+            raise MetadataError(path, line, f"{many} fields than the header's {len(reader.fieldnames)}")
+        row = Row(record["filename"].strip(), integer_field(path, line, "fold", record["fold"], FOLDS),
+                  integer_field(path, line, "target", record["target"], CLASSES), record["category"].strip(),
+                  record["src_file"].strip())
+        if row.filename in ("", ".", "..") or any(c in row.filename for c in "/\\\0"):
+            raise MetadataError(path, line, f"field 'filename' is {row.filename!r}, not a file name in audio/")
+        if row.filename in first_line:
+            earlier, fold = first_line[row.filename]
+            where = "again" if fold == row.fold else f"in fold {row.fold}, and in fold {fold}"
+            raise MetadataError(path, line, f"field 'filename': {row.filename} is listed {where} on line {earlier}",
+                                "list each clip once, in one fold")
+        named, named_line = category_line.setdefault(row.target, (row.category, line))
+        if named != row.category:
+            raise MetadataError(path, line, f"field 'category': target {row.target} is '{row.category}' here "
+                                f"but '{named}' on line {named_line}")
+        first_line[row.filename] = (line, row.fold)
+        rows.append(row)
     if not rows:
         raise DataError(f"{path} has no rows", "use the official meta/esc50.csv")
     return rows

@@ -15,7 +15,8 @@ from pathlib import Path
 import soundfile as sf
 
 from audiobench.errors import AudioReadError, DataError
-from audiobench.tasks.base import Clip, Fold, Manifest, Protocol, Source, Task, check_files_exist
+from audiobench.tasks.base import (Clip, Fold, Manifest, MetadataError, Protocol, Source, Task, check_files_exist,
+                                   read_metadata_text)
 
 NOISE_DIR = "_background_noise_"
 SUPERB_WORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
@@ -94,15 +95,33 @@ class SpeechCommands(Task):
         return Manifest(self.name, protocol, root, clips, label_names, [fold])
 
 
-def read_list(path: Path) -> list[str]:
-    return [line.strip() for line in path.read_text().splitlines() if line.strip()]
+def read_list(path: Path, listed_before: dict[str, tuple[Path, int]]) -> list[str]:
+    """The ``<word>/<file>.wav`` paths of an official list file, each listed once across the
+    lists read so far (``listed_before``, path -> (list file, line), is updated)."""
+    paths = []
+    for line, text in enumerate(read_metadata_text(path).splitlines(), 1):
+        clip = text.strip()
+        if not clip:
+            continue
+        word, _, name = clip.partition("/")
+        if word in ("", ".", "..") or not name.endswith(".wav") or any(c in clip for c in "\\\0") or "/" in name:
+            raise MetadataError(path, line, f"{clip!r} is not a <word>/<file>.wav path")
+        if clip in listed_before:
+            other, other_line = listed_before[clip]
+            where = "again" if other == path else f"and in {other.name}"
+            raise MetadataError(path, line, f"{clip} is listed {where} on line {other_line}",
+                                "list each clip once, in one split")
+        listed_before[clip] = (path, line)
+        paths.append(clip)
+    return paths
 
 
 def official_split(tree: Path) -> dict[str, list[str]]:
     """Paths (relative to ``tree``) of train / valid / test by the official list files."""
-    valid = read_list(tree / "validation_list.txt")
-    test = read_list(tree / "testing_list.txt")
-    listed = set(valid) | set(test)
+    listed_before: dict[str, tuple[Path, int]] = {}
+    valid = read_list(tree / "validation_list.txt", listed_before)
+    test = read_list(tree / "testing_list.txt", listed_before)
+    listed = set(listed_before)
     train = []
     # os.scandir and plain strings: a v0.02 tree has 105,829 files.
     folders = sorted(e.name for e in os.scandir(tree)
