@@ -135,7 +135,7 @@ def make_result(encoder: Encoder, random_init: bool, manifest: Manifest, cache: 
         created=now(), audiobench_version=__version__,
         encoder=EncoderInfo(name=encoder.name, fingerprint=encoder.fingerprint, **encoder.provenance,
                             random_init=random_init, num_layers=encoder.num_layers, dim=encoder.dim,
-                            sample_rate=encoder.sample_rate, identity=json_safe(encoder.fingerprint_fields())),
+                            sample_rate=encoder.sample_rate, identity=json_safe(encoder.identity())),
         extraction=Extraction(dtype=settings.dtype, sample_rate=settings.sample_rate,
                               window_seconds=settings.window_seconds, window=encoder.window.mode,
                               trim_multiple=encoder.window.multiple if encoder.window.mode == "trim" else None,

@@ -61,7 +61,7 @@ class Model(BaseModel):
 
 class EncoderInfo(Model):
     name: str = Field(min_length=1)
-    #: sha256 of ``identity`` with the wrapper class and version: what the cache key hashes.
+    #: sha256 of ``identity``: what the cache key hashes.
     fingerprint: str = Field(pattern=r"^[0-9a-f]{16,64}$")
     weights: str | None = None
     revision: str | None = None
@@ -69,8 +69,8 @@ class EncoderInfo(Model):
     num_layers: int = Field(ge=1)
     dim: int = Field(ge=1)
     sample_rate: int = Field(gt=0)
-    #: The fields the fingerprint hashes (weights identity, full model configuration); None in
-    #: files migrated from schema 1, which did not record them.
+    #: The fields the fingerprint hashes (wrapper class and version, weights identity, full model
+    #: configuration); None in files migrated from schema 1, which did not record them.
     identity: dict[str, Any] | None = None
 
 

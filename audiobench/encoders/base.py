@@ -128,15 +128,18 @@ class Encoder(ABC, torch.nn.Module):
 
     @abstractmethod
     def fingerprint_fields(self) -> dict[str, Any]:
-        """What identifies this encoder's numerics: weights identity and configuration."""
+        """What identifies this encoder's numerics: weights identity (a content hash or a hub
+        commit, never a path) and the whole configuration, including how input is fed to it."""
+
+    def identity(self) -> dict[str, Any]:
+        """Everything the fingerprint hashes: wrapper class and version plus ``fingerprint_fields``
+        (recorded in every result)."""
+        return {"class": type(self).__qualname__, "wrapper_version": self.wrapper_version, **self.fingerprint_fields()}
 
     @property
     def fingerprint(self) -> str:
-        """Stable hash of weights identity, configuration and wrapper version."""
-        fields = {"class": type(self).__qualname__, "wrapper_version": self.wrapper_version,
-                  **self.fingerprint_fields()}
-        blob = json.dumps(fields, sort_keys=True, default=str).encode()
-        return hashlib.sha256(blob).hexdigest()
+        """Stable hash of ``identity()``."""
+        return hashlib.sha256(json.dumps(self.identity(), sort_keys=True, default=str).encode()).hexdigest()
 
     def flops_per_clip(self, seconds: float) -> float | None:
         """Forward FLOPs to encode one clip of ``seconds`` under the current window (for MFU);

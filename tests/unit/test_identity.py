@@ -1,5 +1,6 @@
-"""Everything that changes the numbers changes the cache entry: two runs that differ in any of
-them never share one. Real checkpoints written with save_pretrained, loaded through --weights."""
+"""Everything that changes the numbers changes the cache entry and the result file: two runs
+that differ in any of them never share either. Real checkpoints written with save_pretrained,
+loaded through --weights."""
 
 from __future__ import annotations
 
@@ -14,9 +15,12 @@ import torch
 from safetensors.torch import load_file, save_file
 from transformers import WhisperConfig, WhisperModel
 
-from audiobench.extraction import open_cache
+from audiobench.cache import EmbeddingCache
 from audiobench.encoders import Encoder, build_encoder
 from audiobench.encoders.whisper import WhisperEncoderWrapper
+from audiobench.evaluate import ProbeOutcome, make_result
+from audiobench.extraction import EmbedReport, open_cache
+from audiobench.tasks.base import Clip, Fold, Manifest
 
 TINY = dict(d_model=16, encoder_layers=1, encoder_attention_heads=2, encoder_ffn_dim=32, decoder_layers=1,
             decoder_attention_heads=2, decoder_ffn_dim=32, num_mel_bins=80, vocab_size=64, max_source_positions=1500,
@@ -52,26 +56,41 @@ def test_a_changed_checkpoint_gets_its_own_cache(checkpoint: Path, tmp_path: Pat
     variant = shutil.copytree(checkpoint, tmp_path / "variant")
     change(variant)
     base, changed = (build_encoder("whisper-aut", weights=str(d)) for d in (checkpoint, variant))
-    assert open_cache(base, tmp_path / "cache", "float32").directory != \
-        open_cache(changed, tmp_path / "cache", "float32").directory
+    caches = [open_cache(encoder, tmp_path / "cache", "float32") for encoder in (base, changed)]
+    assert caches[0].directory != caches[1].directory
+    assert result_file(base, caches[0]) != result_file(changed, caches[1])
 
 
-def test_dtype_sample_rate_window_and_wrapper_version_each_get_their_own_cache(
+def result_file(encoder: Encoder, cache: EmbeddingCache) -> str:
+    """The file name of a result probed from ``cache`` (a one-fold, two-clip run)."""
+    manifest = Manifest("esc50", "5fold", Path("."), [Clip("a.wav", 0), Clip("b.wav", 1)], ["a", "b"],
+                        [Fold("fold1", (0,), (), (1,))])
+    report = EmbedReport(clips=2, cache_hits=2, encoded=0, seconds=0.0, device="cpu", keys=["ka", "kb"])
+    outcome = ProbeOutcome({"fold1": 1.0}, {"fold1": {"ids": ["b.wav"], "y_true": [1], "y_pred": [1]}}, {}, 0.0)
+    return make_result(encoder, False, manifest, cache, report, "logistic", {}, 0, 0, "masked-mean", outcome).filename
+
+
+def test_dtype_sample_rate_window_and_wrapper_version_each_get_their_own_cache_and_result_file(
         checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def directory(encoder: Encoder, dtype: str = "float32") -> Path:
-        return open_cache(encoder, tmp_path, dtype).directory
+    caches, results = [], []
+
+    def record(encoder: Encoder, dtype: str = "float32") -> None:
+        cache = open_cache(encoder, tmp_path, dtype)
+        caches.append(cache.directory)
+        results.append(result_file(encoder, cache))
 
     encoder = build_encoder("whisper-aut", weights=str(checkpoint))
-    seen = [directory(encoder), directory(encoder, "bfloat16"), directory(encoder, "float16")]
+    for dtype in ("float32", "bfloat16", "float16"):
+        record(encoder, dtype)
     encoder.sample_rate = 8_000
-    seen.append(directory(encoder))
+    record(encoder)
     encoder.sample_rate, encoder.window_seconds = 16_000, 10.0
-    seen.append(directory(encoder))
+    record(encoder)
     encoder.window_seconds = 30.0
-    assert directory(encoder) == seen[0]
     monkeypatch.setattr(WhisperEncoderWrapper, "wrapper_version", "2")
-    seen.append(directory(encoder))
-    assert len(set(seen)) == len(seen)
+    record(encoder)
+    assert len(set(caches)) == len(caches) and len(set(results)) == len(results)
+    assert result_file(encoder, open_cache(encoder, tmp_path, "float32")) == results[-1]  # and nothing else varies
 
 
 def test_hub_revision_is_part_of_the_identity(checkpoint: Path, tmp_path: Path,
