@@ -10,6 +10,7 @@ import signal
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from audiobench.extraction import EmbedOptions, embed
 from audiobench.encoders import build_encoder
@@ -19,12 +20,18 @@ CLIPS = 24
 OPTIONS = EmbedOptions(batch_size=4, chunk_size=8, num_workers=0)
 
 
+def in_child() -> None:
+    """A forked child must not enter the parent's OpenMP thread pool (GNU OpenMP hangs there)."""
+    torch.set_num_threads(1)
+
+
 def small_manifest(synth_root: Path) -> Manifest:
     manifest = get_task("esc50").manifest(synth_root / "esc50")
     return dataclasses.replace(manifest, clips=manifest.clips[:CLIPS])
 
 
 def embed_in_child(encoder, manifest: Manifest, cache_dir: Path, started, results, pause: float) -> None:
+    in_child()
     def on_progress(_: int) -> None:
         started.set()
         if pause:
@@ -37,6 +44,7 @@ def embed_in_child(encoder, manifest: Manifest, cache_dir: Path, started, result
 
 def test_two_processes_encode_each_clip_once(synth_root: Path, tmp_path: Path) -> None:
     manifest, ctx, encoder = small_manifest(synth_root), multiprocessing.get_context("fork"), build_encoder("logmel")
+    torch.ones(512, 512) @ torch.ones(512, 512)  # the parent's thread pool is live, as in a full test run
     started, results = ctx.Event(), ctx.Queue()
     first = ctx.Process(target=embed_in_child, args=(encoder, manifest, tmp_path, started, results, 0.05))
     first.start()
@@ -53,6 +61,7 @@ def test_two_processes_encode_each_clip_once(synth_root: Path, tmp_path: Path) -
 
 
 def killed_mid_run(encoder, manifest: Manifest, cache_dir: Path) -> None:
+    in_child()
     seen = []
 
     def on_progress(n: int) -> None:
