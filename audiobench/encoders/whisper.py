@@ -82,18 +82,20 @@ def hub_commit(repo_id: str) -> str:
     return Path(config_path).parent.name
 
 
-def checked_load(cls: type, source: str | Path, must_have: str) -> torch.nn.Module:
+def checked_load(cls: type, source: str | Path, must_have: str, option: str = "--weights") -> torch.nn.Module:
     """``cls.from_pretrained`` that refuses a checkpoint whose encoder weights are missing
-    (transformers would silently initialise them at random) and turns load failures into one line."""
+    (transformers would silently initialise them at random) and turns load failures (including
+    a pickle that safe loading refuses) into one line naming ``option``."""
     try:
         model, info = cls.from_pretrained(source, output_loading_info=True)
-    except Exception as err:  # hub, network, corrupt file: all user-facing
+    except Exception as err:  # hub, network, corrupt file, unsafe pickle: all user-facing
         first_line = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        raise ConfigError(f"--weights {source}: cannot load a Whisper checkpoint ({first_line})",
-                          "check the hub id and network, or pass a directory written by save_pretrained") from err
+        raise ConfigError(f"{option} {source}: cannot load a Whisper checkpoint ({first_line})",
+                          "check the hub id and network, or pass a directory written by save_pretrained "
+                          "(safetensors)") from err
     missing = [key for key in info.get("missing_keys", []) if key.startswith(must_have)]
     if missing:
-        raise ConfigError(f"--weights {source}: {len(missing)} encoder weights are missing from the checkpoint "
+        raise ConfigError(f"{option} {source}: {len(missing)} encoder weights are missing from the checkpoint "
                           f"(e.g. {missing[0]}) and would be random",
                           "export it with save_pretrained or audiobench export")
     return model

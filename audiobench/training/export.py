@@ -16,6 +16,7 @@ from pathlib import Path
 from transformers import WhisperFeatureExtractor, WhisperForConditionalGeneration
 from transformers.trainer_utils import get_last_checkpoint
 
+from audiobench.encoders.whisper import checked_load
 from audiobench.errors import ConfigError
 from audiobench.files import atomic_write_text
 from audiobench.training.trainer import FINAL_DIR
@@ -41,7 +42,7 @@ def export_encoder(source: str | Path, out: str | Path) -> dict:
     if out.exists() and any(out.iterdir()):
         raise ConfigError(f"--out {out} exists and is not empty", "pass a new folder")
     checkpoint = resolve_checkpoint(source)
-    model = WhisperForConditionalGeneration.from_pretrained(checkpoint)
+    model = checked_load(WhisperForConditionalGeneration, checkpoint, "model.encoder.", option="export")
     encoder = model.get_encoder()
     tmp = out.with_name(f".{out.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
