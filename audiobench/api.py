@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, ContextManager, Iterator, Sequence
 
+from audiobench.files import ensure_writable
+
 if TYPE_CHECKING:
     from audiobench.cache import EmbeddingCache
     from audiobench.encoders.base import Encoder
@@ -155,6 +157,7 @@ def embed(encoder: str | Encoder, task: str | Manifest, *, protocol: str | None 
     from audiobench.sharding import check_ranks, current_shard
 
     check_options(encoder, task, device, dtype, window=window, trim_multiple=trim_multiple)
+    ensure_writable(Path(cache_dir or default_cache_dir()), "--cache-dir")
     manifest = task if not isinstance(task, str) else load_manifest(task, protocol, data_root)
     model = load_encoder(encoder, weights, random_init, window, trim_multiple)
     options = EmbedOptions(batch_size=batch_size, device=device, dtype=dtype, num_workers=workers, skip_bad=skip_bad)
@@ -224,6 +227,8 @@ def probe(encoder: str | Encoder, task: str | Manifest, *, protocol: str | None 
     """Probe embeddings already in the cache (``embed`` first); never encodes."""
     check_options(encoder, task, device, dtype, pooling, probe, window, trim_multiple)
     refuse_ranks("probe")
+    if results_dir is not None:
+        ensure_writable(Path(results_dir), "--results-dir")
     model = _with_layer(load_encoder(encoder, weights, random_init, window, trim_multiple), layer)
     embedding = cached(model, task, protocol=protocol, data_root=data_root, cache_dir=cache_dir, device=device,
                        dtype=dtype, skip_bad=skip_bad, window=window, trim_multiple=trim_multiple)
@@ -241,6 +246,9 @@ def run(encoder: str | Encoder, task: str | Manifest, *, protocol: str | None = 
     """Embed (cached) and probe: one ``Result`` per layer, written to ``results_dir``."""
     check_options(encoder, task, device, dtype, pooling, probe, window, trim_multiple)
     refuse_ranks("run")
+    if results_dir is not None:  # checked before the embedding work, not after it
+        ensure_writable(Path(results_dir), "--results-dir")
+    ensure_writable(Path(cache_dir or default_cache_dir()), "--cache-dir")
     manifest = task if not isinstance(task, str) else load_manifest(task, protocol, data_root)
     model = _with_layer(load_encoder(encoder, weights, random_init, window, trim_multiple), layer)
     embedding = embed(model, manifest, cache_dir=cache_dir, device=device, dtype=dtype, batch_size=batch_size,

@@ -150,8 +150,11 @@ class EmbeddingCache:
         np.save(buffer, embeddings.astype(np.float16))
         data = buffer.getvalue()
         checksum = hashlib.sha256(data).hexdigest()
-        atomic_write_bytes(self.directory / f"{name}.npy", data)
-        atomic_write_text(self.directory / f"{name}.json", json.dumps({"keys": keys, "sha256": checksum}))
+        try:
+            atomic_write_bytes(self.directory / f"{name}.npy", data)
+            atomic_write_text(self.directory / f"{name}.json", json.dumps({"keys": keys, "sha256": checksum}))
+        except OSError as err:
+            raise self.write_error(f"{name}.npy", err) from err
         index = self.index()
         for row, key in enumerate(keys):
             index[key] = (name, row)
@@ -277,7 +280,15 @@ class EmbeddingCache:
         return failures
 
     def record_failures(self, failed: dict[str, str]) -> None:
-        atomic_write_text(self.directory / FAILURES, json.dumps({**self.failures(), **failed}, indent=1) + "\n")
+        try:
+            atomic_write_text(self.directory / FAILURES, json.dumps({**self.failures(), **failed}, indent=1) + "\n")
+        except OSError as err:
+            raise self.write_error(FAILURES, err) from err
+
+    def write_error(self, name: str, err: OSError) -> CacheError:
+        """A write that failed mid-run (disk full, read-only): every chunk written before is kept."""
+        return CacheError(f"cannot write {self.directory / name} ({err.strerror or err}); the chunks already "
+                          "written are kept", "free space or pass another --cache-dir, then run again to resume")
 
     def load(self, keys: list[str], pooling: str, layer: int) -> np.ndarray:
         """``[len(keys), dim]`` float32 for one pooling and layer (memory-mapped reads of

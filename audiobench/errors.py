@@ -49,6 +49,14 @@ class DownloadError(AudiobenchError):
     """A download failed or its checksum did not match."""
 
 
+class OutputError(AudiobenchError):
+    """An output path cannot be written (checked before slow work starts)."""
+
+
+class ExtractionError(AudiobenchError):
+    """Encoding stopped for a reason outside the data (a decoding worker died)."""
+
+
 class CacheError(AudiobenchError):
     """Embeddings are missing from the cache or a cache file is corrupt."""
 

@@ -23,7 +23,7 @@ from audiobench.audio import audio_seconds, load_audio
 from audiobench.choices import PRECISIONS
 from audiobench.cache import CorruptChunkError, EmbeddingCache, ExtractionSettings, clip_key
 from audiobench.encoders.base import Encoder, pool
-from audiobench.errors import AudioReadError, CacheError, ConfigError
+from audiobench.errors import AudioReadError, CacheError, ConfigError, ExtractionError
 from audiobench.files import atomic_path
 from audiobench.sharding import barrier, check_ranks, current_shard, gather, join, rank_device
 from audiobench.tasks.base import Clip, Manifest
@@ -201,8 +201,17 @@ def embed(encoder: Encoder, manifest: Manifest, cache_dir: Path, options: EmbedO
     clips = [manifest.clips[i] for i in missing]
     lengths = clip_lengths(manifest.root, clips, encoder.window_seconds) if missing and bucketed(encoder) else None
     batches = shard.take(plan_batches(lengths, len(clips), options.batch_size))
-    failed = encode_share(encoder, manifest, clips, [keys[i] for i in missing], batches, cache, device, dtype,
-                          options, report, on_progress, on_notice)
+    try:
+        failed = encode_share(encoder, manifest, clips, [keys[i] for i in missing], batches, cache, device, dtype,
+                              options, report, on_progress, on_notice)
+    except (RuntimeError, ConnectionError) as err:
+        # A killed decoding worker surfaces as a reset connection (a batch half received) or as
+        # torch's SIGCHLD error, raised wherever the main process happens to be.
+        if not isinstance(err, ConnectionError) and "DataLoader worker" not in str(err):
+            raise
+        raise ExtractionError(f"an audio decoding worker died ({str(err).strip().splitlines()[0]}); "
+                              "the chunks finished before it are kept",
+                              "run again to resume; if memory is short, lower --workers") from err
     found_at_start = len(keys) - len(missing)
     ranks = gather(shard, (report.encoded, report.cache_hits - found_at_start, report.skipped, failed))
     report.encoded = sum(encoded for encoded, _, _, _ in ranks)

@@ -6,12 +6,15 @@ Files get the usual shareable mode (0666 minus the umask) rather than mkstemp's 
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
+
+from audiobench.errors import OutputError
 
 UMASK = os.umask(0o022)
 os.umask(UMASK)
@@ -49,3 +52,25 @@ def sha256_file(path: Path) -> str:
         while block := f.read(1 << 24):
             digest.update(block)
     return digest.hexdigest()
+
+
+def ensure_writable(path: Path, option: str, directory: bool = True) -> Path:
+    """Fail early, in one line, when an output cannot be written, so the error comes before the
+    slow work rather than after it. Writes and removes a probe file in the nearest existing
+    folder on the way to ``path`` (creating nothing); ``option`` names the flag in the error."""
+    path = Path(path).expanduser()
+    folder = path if directory else path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        if not directory and path.is_dir():
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR))
+        if not folder.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR))
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".audiobench-write-check.", suffix=".tmp")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise OutputError(f"{option} {path}: cannot write there ({err.strerror or err})",
+                          f"choose a writable {option}") from err
+    return path

@@ -1,8 +1,8 @@
 """The ``audiobench`` command: wiring only. Each command group lives in its own module and
 adds itself to ``app``; the library never prints, this package owns output and exit codes.
 
-Every ``AudiobenchError`` and every usage error becomes one line on stderr and exit code 2;
-``--debug`` shows the traceback instead.
+Every ``AudiobenchError``, every usage error and every ``OSError`` (a full or read-only disk
+mid-run) becomes one line on stderr and exit code 2; ``--debug`` shows the traceback instead.
 """
 
 from __future__ import annotations
@@ -83,6 +83,14 @@ def main(argv: list[str] | None = None) -> int:
         if state.debug:
             raise
         err_console.print(f"error: {err}", markup=False, highlight=False, soft_wrap=True)
+        return 2
+    except OSError as err:  # the disk or the OS refused (full, read-only, gone) where no check could foresee it
+        if state.debug:
+            raise
+        where = f"{err.filename}: " if err.filename else ""
+        err_console.print(f"error: {where}{err.strerror or err} (files written before this are complete; "
+                          "free space or fix permissions and run again, --debug shows where)",
+                          markup=False, highlight=False, soft_wrap=True)
         return 2
     return result if isinstance(result, int) else 0
 

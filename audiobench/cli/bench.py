@@ -37,9 +37,11 @@ def bench(encoder: str = common.ENCODER, weights: Optional[str] = common.WEIGHTS
     from audiobench.bench import Sweep, run_sweep
     from audiobench.encoders import Window, build_encoder
     from audiobench.extraction import resolve_device, resolve_dtype
-    from audiobench.files import atomic_write_text
+    from audiobench.files import atomic_write_text, ensure_writable
     from audiobench.results import environment
 
+    if out:
+        ensure_writable(out, "--out", directory=False)
     resolved = resolve_device(device)
     windows = tuple(Window(mode, trim_multiple) for mode in dict.fromkeys(window))
     model = build_encoder(encoder, weights, random_init)

@@ -109,8 +109,11 @@ def compare(
     """
     from audiobench import formats
     from audiobench import report as figures
-    from audiobench.files import atomic_write_bytes, atomic_write_text
+    from audiobench.files import atomic_write_bytes, atomic_write_text, ensure_writable
 
+    for path, option in ((out, "--out"), (plot, "--plot")):
+        if path is not None:
+            ensure_writable(path, option, directory=False)
     _, board = leaderboard(paths, baseline, force, with_reference, suite)
     if plot is not None:
         atomic_write_bytes(plot, figures.bar_chart_png(board))
@@ -197,8 +200,9 @@ def report(
       audiobench report results/ --out report.html
     """
     from audiobench.report import render_report
-    from audiobench.files import atomic_write_text
+    from audiobench.files import atomic_write_text, ensure_writable
 
+    ensure_writable(out, "--out", directory=False)
     collection, board = leaderboard(paths, baseline, force, with_reference)
     atomic_write_text(out, render_report(collection, board))
     err_console.print(f"wrote {out}", markup=False, highlight=False, soft_wrap=True)

@@ -29,8 +29,10 @@ def synth(out: Path = typer.Option(..., "--out", help="Directory; each task goes
 
     Example: audiobench data synth --out /tmp/synth --task esc50 --scale small
     """
+    from audiobench.files import ensure_writable
     from audiobench.synth import synthesize
 
+    ensure_writable(out, "--out")
     for name in task or DEFAULT_SYNTH_TASKS:
         summary = synthesize(name, out / name, scale, seed)
         err_console.print(f"{name}: wrote {summary['clips']} clips to {out / name}")

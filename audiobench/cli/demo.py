@@ -10,6 +10,7 @@ import typer
 
 from audiobench.cli.common import console, err_console, progress_bar
 from audiobench.cli.compare import suite_leaderboard
+from audiobench.files import ensure_writable
 
 #: whisper-micro: Whisper's code path at a size a laptop CPU encodes in seconds.
 DEMO_ENCODERS = (("logmel", False), ("whisper-micro", True))
@@ -33,6 +34,9 @@ def demo(workdir: Optional[Path] = typer.Option(None, "--workdir", help="Where t
     from audiobench.suites.runner import run_suite
     from audiobench.synth import synthesize
 
+    ensure_writable(results_dir, "--results-dir")
+    if workdir is not None:
+        ensure_writable(workdir, "--workdir")
     suite = load_suite(DEMO_SUITE)
     failed = 0
     with tempfile.TemporaryDirectory(prefix="audiobench-demo-") as tmp:

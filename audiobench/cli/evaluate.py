@@ -12,6 +12,7 @@ from rich.table import Table
 from audiobench.cli import common
 from audiobench.cli.common import console, err_console
 from audiobench.errors import ConfigError
+from audiobench.files import ensure_writable
 
 if TYPE_CHECKING:
     from audiobench.results import Result
@@ -100,6 +101,8 @@ def embed_command(encoder: str = common.ENCODER, task: str = common.TASK, protoc
     from audiobench.sharding import current_shard
 
     api.check_options(encoder, task, device, dtype, pooling, window=window, trim_multiple=trim_multiple)
+    if export:
+        ensure_writable(export, "--export", directory=False)
     manifest = _manifest(task, protocol, data_root)
     embedding = api.embed(encoder, manifest, cache_dir=cache_dir, weights=weights, random_init=random_init,
                           device=device, dtype=dtype, batch_size=batch_size, workers=workers,

@@ -10,6 +10,7 @@ from typing import Optional
 import typer
 
 from audiobench.cli.common import console, err_console, progress_bar
+from audiobench.files import ensure_writable
 
 
 def _main_process() -> bool:
@@ -100,6 +101,7 @@ def train(
     from audiobench.training.trainer import build_run
 
     _quiet_engine()
+    ensure_writable(out, "--out")
     items = list(overrides or [])
     if eval_data is not None:
         items.append(f"eval_data={eval_data}")
@@ -145,6 +147,7 @@ def export(source: Path = typer.Argument(..., help="Run folder or checkpoint-N f
     from audiobench.training.export import export_encoder
 
     _quiet_engine()
+    ensure_writable(out.parent, "--out")
     summary = export_encoder(source, out)
     err_console.print(f"exported the encoder of {summary['source']} ({summary['parameters']:,} parameters, "
                       f"{summary['num_mel_bins']} mel bins) to {summary['out']}")
@@ -163,6 +166,7 @@ def shard(manifest: Path = typer.Argument(..., help="Training manifest (.jsonl).
     from audiobench.training.manifest import count_lines, read_manifest
     from audiobench.training.shards import write_shards
 
+    ensure_writable(out, "--out")
     with progress_bar("checking manifest", total=count_lines(manifest)) as advance:
         rows = read_manifest(manifest, check_audio=True, advance=advance)
     with progress_bar("writing shards", total=len(rows)) as advance:

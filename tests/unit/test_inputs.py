@@ -12,6 +12,7 @@ import pytest
 import soundfile as sf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.trees import small_esc50
 
 from audiobench.audio import load_audio
 from audiobench.errors import AudiobenchError, AudioReadError, DataError
@@ -40,13 +41,8 @@ def test_audio_empty_after_resampling_is_unreadable(tmp_path: Path) -> None:
 
 def test_a_nan_clip_stops_embed_naming_it_or_is_skipped_and_listed(synth_root: Path, tmp_path: Path,
                                                                     run_cli) -> None:
-    source, root = synth_root / "esc50", tmp_path / "esc50"
-    rows = (source / "meta" / "esc50.csv").read_text().splitlines()[:9]  # the header and 8 clips
-    esc50_tree(root, "\n".join(rows) + "\n")
-    for row in rows[1:]:
-        name = row.split(",")[0]
-        (root / "audio" / name).write_bytes((source / "audio" / name).read_bytes())
-    victim = root / "audio" / rows[1].split(",")[0]
+    root = small_esc50(synth_root / "esc50", tmp_path / "esc50", clips=8)
+    victim = sorted((root / "audio").iterdir())[0]
     samples, rate = sf.read(victim, dtype="float32")
     samples[10] = np.nan
     sf.write(victim, samples, rate, subtype="FLOAT")
