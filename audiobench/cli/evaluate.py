@@ -113,6 +113,9 @@ def embed_command(encoder: str = common.ENCODER, task: str = common.TASK, protoc
     report, model = embedding.report, embedding.encoder
     _print_embedding(report.clips, report.cache_hits, report.encoded, report.device, report.clips_per_second,
                      report.skipped)
+    for chunk, problem in report.discarded:
+        err_console.print(f"[yellow]discarded corrupt cache chunk[/] {escape(chunk)} ({problem}); "
+                          "its clips were re-encoded", highlight=False, soft_wrap=True)
     err_console.print(f"cache: {embedding.cache.directory}")
     if export:
         count = embedding.export_npz(export, pooling)
