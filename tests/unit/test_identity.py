@@ -16,7 +16,7 @@ from safetensors.torch import load_file, save_file
 from transformers import WhisperConfig, WhisperModel
 
 from audiobench.cache import EmbeddingCache
-from audiobench.encoders import Encoder, build_encoder
+from audiobench.encoders import Encoder, Window, build_encoder
 from audiobench.encoders.whisper import WhisperEncoderWrapper
 from audiobench.evaluate import ProbeOutcome, make_result
 from audiobench.extraction import EmbedReport, open_cache
@@ -70,7 +70,7 @@ def result_file(encoder: Encoder, cache: EmbeddingCache) -> str:
     return make_result(encoder, False, manifest, cache, report, "logistic", {}, 0, 0, "masked-mean", outcome).filename
 
 
-def test_dtype_sample_rate_window_and_wrapper_version_each_get_their_own_cache_and_result_file(
+def test_dtype_sample_rate_window_trim_and_wrapper_version_each_get_their_own_cache_and_result_file(
         checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     caches, results = [], []
 
@@ -87,6 +87,11 @@ def test_dtype_sample_rate_window_and_wrapper_version_each_get_their_own_cache_a
     encoder.sample_rate, encoder.window_seconds = 16_000, 10.0
     record(encoder)
     encoder.window_seconds = 30.0
+    encoder.set_window(Window("trim", 50))
+    record(encoder)
+    encoder.set_window(Window("trim", 25))
+    record(encoder)
+    encoder.set_window(Window())
     monkeypatch.setattr(WhisperEncoderWrapper, "wrapper_version", "2")
     record(encoder)
     assert len(set(caches)) == len(caches) and len(set(results)) == len(results)
