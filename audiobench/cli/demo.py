@@ -16,6 +16,8 @@ from audiobench.files import ensure_writable
 DEMO_ENCODERS = (("logmel", False), ("whisper-micro", True))
 #: The shipped suite the demo runs (audiobench/suites/demo.yaml).
 DEMO_SUITE = "demo"
+#: The demo's default output: untracked, so running it never rewrites the committed baseline.
+SCRATCH = Path("demo-results")
 
 NEXT_STEPS = """[bold]Next, on real data and real weights[/] (GPU recommended):
   audiobench data download esc50
@@ -25,9 +27,13 @@ NEXT_STEPS = """[bold]Next, on real data and real weights[/] (GPU recommended):
 
 def demo(workdir: Optional[Path] = typer.Option(None, "--workdir", help="Where to write data and cache "
                                                 "(default: a temporary directory)."),
-         results_dir: Path = typer.Option(Path("results/demo"), "--results-dir")) -> None:
+         results_dir: Path = typer.Option(SCRATCH, "--results-dir", help="Where result files are written (a "
+                                          "scratch folder, ignored by git; never the committed results/demo).")) -> None:
     """Synthesise the tiny trees and run the `demo` suite (ESC-50, GTZAN and Speech Commands) with
-    logmel and a random-init whisper-micro, then print the leaderboard. No network."""
+    logmel and a random-init whisper-micro, then print the leaderboard. No network.
+
+    The committed baseline is results/demo; check a fresh run against it with
+    `audiobench check demo-results --baseline results/demo`."""
     from audiobench.cli.suite import print_failures, print_passes
     from audiobench.formats import to_rich
     from audiobench.suites import load_suite
@@ -54,7 +60,8 @@ def demo(workdir: Optional[Path] = typer.Option(None, "--workdir", help="Where t
             failed += len(run.failed)
     _, board = suite_leaderboard(suite, [results_dir], baseline="logmel")
     console.print(to_rich(board))
-    console.print(f"Results: {results_dir} (again: audiobench compare {results_dir} --suite {DEMO_SUITE})")
+    console.print(f"Results: {results_dir} (again: audiobench compare {results_dir} --suite {DEMO_SUITE}; against "
+                  f"the committed baseline: audiobench check {results_dir} --baseline results/demo)")
     console.print(NEXT_STEPS)
     if failed:
         raise typer.Exit(1)
