@@ -193,9 +193,10 @@ def probe_embedding(embedding: Embedding, *, probe: str = "logistic", layer: str
                     pooling: str = "masked-mean", seed: int = 0, device: str = "auto",
                     results_dir: Path | str | None = DEFAULT_RESULTS_DIR, random_init: bool = False,
                     progress: Progress = no_progress) -> list[Result]:
-    """Probe cached embeddings, one ``Result`` per layer (``layer``: ``last``, ``all`` or an
-    index); each is written to ``results_dir`` as ``result.filename`` unless it is None."""
-    from audiobench.evaluate import load_embeddings, make_result, parse_layers, probe_folds
+    """Probe cached embeddings (``layer``: ``last``, an index, or ``all``: every layer into one
+    result with the per-layer curve, headed by the best layer on validation); each result is
+    written to ``results_dir`` as ``result.filename`` unless it is None."""
+    from audiobench.evaluate import best_layer, load_embeddings, make_result, parse_layers, probe_folds
     from audiobench.extraction import resolve_device, usable_mask
     from audiobench.probes import make_probe
     from audiobench.results import write_result
@@ -204,17 +205,24 @@ def probe_embedding(embedding: Embedding, *, probe: str = "logistic", layer: str
     layers = parse_layers(str(layer), model.num_layers)
     usable = usable_mask(manifest, report)
     probe_device = str(resolve_device(device))
-    results = []
+    settings = make_probe(probe, seed, probe_device, manifest.balanced).settings()
+    outcomes = {}
     with progress(f"probing ({probe})", len(layers) * len(manifest.folds)) as advance:
         for index in layers:
             embeddings = load_embeddings(embedding.cache, report, usable, pooling, index, model.dim)
-            outcome = probe_folds(manifest, embeddings, usable, probe, seed, probe_device, on_fold=advance)
-            settings = make_probe(probe, seed, probe_device, manifest.balanced).settings()
-            result = make_result(model, random_init, manifest, embedding.cache, report, probe, settings, seed, index,
-                                 pooling, outcome)
-            if results_dir is not None:
-                write_result(result, Path(results_dir))
-            results.append(result)
+            outcomes[index] = probe_folds(manifest, embeddings, usable, probe, seed, probe_device, on_fold=advance)
+    if str(layer) == "all":
+        best = best_layer(outcomes, manifest.protocol_id, probe)
+        runs = [(best, outcomes[best], outcomes)]
+    else:
+        runs = [(index, outcome, None) for index, outcome in outcomes.items()]
+    results = []
+    for index, outcome, curve in runs:
+        result = make_result(model, random_init, manifest, embedding.cache, report, probe, settings, seed, index,
+                             pooling, outcome, curve)
+        if results_dir is not None:
+            write_result(result, Path(results_dir))
+        results.append(result)
     return results
 
 

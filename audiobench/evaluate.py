@@ -19,9 +19,9 @@ from audiobench.choices import POOLINGS
 from audiobench.extraction import EmbedReport
 from audiobench.encoders.base import Encoder
 from audiobench.errors import ConfigError, DataError
-from audiobench.probes import make_probe
-from audiobench.results import (EncoderInfo, Extraction, FoldPredictions, ProbeInfo, Result, Scores, SkippedClip,
-                                SplitSize, TaskInfo, Timing, environment, now)
+from audiobench.probes import make_probe, select
+from audiobench.results import (EncoderInfo, Extraction, FoldPredictions, LayerScore, ProbeInfo, Result, Scores,
+                                SkippedClip, SplitSize, TaskInfo, Timing, environment, now)
 from audiobench.stats import fold_mean, fold_std
 from audiobench.tasks.base import Manifest
 
@@ -62,6 +62,22 @@ class ProbeOutcome:
     def std(self) -> float:
         return fold_std(list(self.per_fold.values()))
 
+    @property
+    def valid_mean(self) -> float | None:
+        """Mean over folds of the validation accuracy; None when a fold had no validation data."""
+        scores = [chosen.get("valid_accuracy") for chosen in self.selected.values()]
+        return None if None in scores else fold_mean(scores)
+
+
+def best_layer(outcomes: dict[int, ProbeOutcome], protocol_id: str, probe_name: str) -> int:
+    """The layer with the best mean validation accuracy, never the best test accuracy; ties
+    (within the probes' tie tolerance) go to the shallower layer."""
+    valid = {layer: outcome.valid_mean for layer, outcome in outcomes.items()}
+    if None in valid.values():
+        raise ConfigError(f"--layer all picks the layer on validation data, and the {probe_name} probe on "
+                          f"{protocol_id} has none", "use --probe logistic or mlp, or a fixed --layer")
+    return select(valid, sorted(valid))
+
 
 def probe_folds(manifest: Manifest, embeddings: np.ndarray, usable: np.ndarray, probe_name: str, seed: int,
                 device: str = "cpu", on_fold: Callable[[int], None] | None = None) -> ProbeOutcome:
@@ -81,6 +97,8 @@ def probe_folds(manifest: Manifest, embeddings: np.ndarray, usable: np.ndarray, 
         probe = make_probe(probe_name, seed, device, manifest.balanced)
         probe.fit(embeddings[train], labels[train], embeddings[valid], labels[valid], groups[train],
                   n_classes=len(manifest.label_names))
+        if "valid_accuracy" not in probe.selected_ and len(valid):  # a probe that does not validate (paper)
+            probe.selected_["valid_accuracy"] = float((probe.predict(embeddings[valid]) == labels[valid]).mean())
         predicted = probe.predict(embeddings[test])
         per_fold[fold.name] = float((predicted == labels[test]).mean())
         predictions[fold.name] = {"ids": [manifest.clips[i].id for i in test],
@@ -128,8 +146,9 @@ def load_embeddings(cache: EmbeddingCache, report: EmbedReport, usable: np.ndarr
 
 def make_result(encoder: Encoder, random_init: bool, manifest: Manifest, cache: EmbeddingCache,
                 report: EmbedReport, probe_name: str, probe_settings: dict[str, Any], seed: int, layer: int,
-                pooling: str, outcome: ProbeOutcome) -> Result:
-    """The validated record of one probe run on cached embeddings."""
+                pooling: str, outcome: ProbeOutcome, curve: dict[int, ProbeOutcome] | None = None) -> Result:
+    """The validated record of one probe run on cached embeddings; ``curve`` (``--layer all``)
+    holds every probed layer's outcome, ``layer`` being the best on validation."""
     settings = cache.settings
     return Result(
         created=now(), audiobench_version=__version__,
@@ -155,6 +174,8 @@ def make_result(encoder: Encoder, random_init: bool, manifest: Manifest, cache: 
                       clips_encoded=report.encoded, cache_hits=report.cache_hits,
                       clips_per_second=report.clips_per_second),
         env=environment(report.device),
+        layer_curve=[LayerScore(layer=index, valid=run.valid_mean, test=run.mean, per_fold=run.per_fold)
+                     for index, run in sorted((curve or {}).items())],
     )
 
 

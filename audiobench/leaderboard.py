@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Hashable, Iterable, Mapping, Sequence
 
 from audiobench.errors import ConfigError, ResultsError
-from audiobench.results import ReferenceRow, Result, is_reference, load_reference, parse_result, read_json
-from audiobench.stats import PairedTest, paired_test
+from audiobench.results import ReferenceRow, Result, Scores, is_reference, load_reference, parse_result, read_json
+from audiobench.stats import PairedTest, fold_mean, fold_std, paired_test
 
 DEFAULT_PROBE = "logistic"
 DEFAULT_POOLING = "masked-mean"
@@ -92,6 +92,9 @@ class Entry:
         if self.result is None:
             return ()
         r = self.result
+        if r.layer_curve:  # --layer all: the layer differs per task; the row is "best layer"
+            return ("best layer", *variant_parts(r.encoder.random_init, None, None, r.pooling, r.probe.name,
+                                                 trimmed_window(r)))
         return variant_parts(r.encoder.random_init, r.layer, r.encoder.num_layers, r.pooling, r.probe.name,
                              trimmed_window(r))
 
@@ -133,6 +136,25 @@ def variant_parts(random_init: bool, layer: int | None, num_layers: int | None, 
     if probe and probe != DEFAULT_PROBE:
         parts.append(f"{probe} probe")
     return tuple(parts)
+
+
+def at_layer(entries: Sequence[Entry], layer: int) -> list[Entry]:
+    """The fixed-layer view: every measured result at ``layer``; a ``--layer all`` result
+    contributes its curve's point there (test scores only: it kept per-clip predictions for
+    its best layer alone, so no paired test). Reference rows pass unchanged."""
+    view = []
+    for entry in entries:
+        r = entry.result
+        if r is None or (r.layer == layer and not r.layer_curve):
+            view.append(entry)
+            continue
+        point = next((p for p in r.layer_curve if p.layer == layer), None)
+        if point is not None:
+            scores = Scores(per_fold=point.per_fold, mean=fold_mean(list(point.per_fold.values())),
+                            std=fold_std(list(point.per_fold.values())))
+            view.append(replace(entry, result=r.model_copy(
+                update={"layer": layer, "scores": scores, "predictions": {}, "layer_curve": []})))
+    return view
 
 
 @dataclass(frozen=True)

@@ -118,6 +118,31 @@ def layer_curve_pngs(curves: Sequence[LayerCurve]) -> list[tuple[str, bytes]]:
     return figures
 
 
+def layer_sweep_png(entries: Sequence[Entry]) -> bytes:
+    """``plot layers``: one panel per protocol id; for every ``--layer all`` result a test curve
+    (solid) and a validation curve (dashed) against layer, the chosen layer ringed."""
+    sweeps = [e for e in entries if e.result is not None and e.result.layer_curve]
+    by_protocol: dict[str, list[Entry]] = defaultdict(list)
+    for entry in sweeps:
+        by_protocol[entry.protocol_id].append(entry)
+    figure = _new_figure(7.0, 3.6 * len(by_protocol))
+    for axes, (protocol_id, group) in zip(figure.subplots(len(by_protocol), 1, squeeze=False)[:, 0],
+                                          sorted(by_protocol.items())):
+        for entry in group:
+            curve = entry.result.layer_curve
+            layers = [p.layer for p in curve]
+            (line,) = axes.plot(layers, [p.test * 100 for p in curve], marker="o", label=f"{entry.curve} test")
+            axes.plot(layers, [p.valid * 100 for p in curve], linestyle="--", color=line.get_color(),
+                      label=f"{entry.curve} valid")
+            axes.plot([entry.result.layer], [entry.result.scores.mean * 100], marker="o", markersize=12,
+                      fillstyle="none", color=line.get_color())
+        axes.set_title(f"{protocol_id} (ringed: best layer on validation)")
+        axes.set_xlabel("layer (0 = input embeddings)")
+        axes.set_ylabel("accuracy (%)")
+        axes.legend(fontsize="small")
+    return _png(figure)
+
+
 @dataclass(frozen=True)
 class EncodingSpeed:
     """Embedding speed of one encoder on one task and device, from its newest result."""

@@ -164,6 +164,16 @@ class FoldPredictions(Model):
         return sum(t == p for t, p in zip(self.y_true, self.y_pred)) / len(self.ids) if self.ids else 0.0
 
 
+class LayerScore(Model):
+    """One layer of a ``--layer all`` run: mean validation accuracy (what the layer is chosen
+    on), mean test accuracy, and the test accuracy of every fold."""
+
+    layer: Count
+    valid: Fraction
+    test: Fraction
+    per_fold: dict[str, Fraction] = Field(min_length=1)
+
+
 class Timing(Model):
     embed_seconds: Seconds = 0.0
     probe_seconds: Seconds = 0.0
@@ -199,6 +209,10 @@ class Result(Model):
     predictions: dict[str, FoldPredictions] = {}
     timing: Timing = Timing()
     env: Environment
+    #: ``--layer all``: every probed layer in order. ``layer`` is then the best on validation
+    #: (never on test) and ``scores`` and ``predictions`` are its test results. Empty for a
+    #: fixed layer.
+    layer_curve: list[LayerScore] = []
 
     @field_serializer("created")
     def _iso(self, created: datetime) -> str:
@@ -210,6 +224,12 @@ class Result(Model):
             raise ValueError("created has no time zone")
         if self.layer >= self.encoder.num_layers:
             raise ValueError(f"layer {self.layer} but the encoder has layers 0..{self.encoder.num_layers - 1}")
+        if self.layer_curve:
+            chosen = [point for point in self.layer_curve if point.layer == self.layer]
+            if len({point.layer for point in self.layer_curve}) != len(self.layer_curve) or len(chosen) != 1:
+                raise ValueError(f"layer_curve must list each layer once, including layer {self.layer}")
+            if chosen[0].per_fold != self.scores.per_fold:
+                raise ValueError(f"layer_curve's layer {self.layer} scores differ from scores.per_fold")
         for fold, block in self.predictions.items():
             if fold not in self.scores.per_fold:
                 raise ValueError(f"predictions for fold {fold!r}, which has no score")
@@ -225,14 +245,17 @@ class Result(Model):
         fields = self.model_dump(mode="json", include={"encoder", "extraction", "task", "probe", "layer", "pooling"})
         fields["probe"].pop("selected", None)  # an outcome, not a setting
         fields["task"] = {key: fields["task"][key] for key in ("protocol_id", "manifest_sha256")}
+        if self.layer_curve:  # the layer is an outcome (best on validation), the layer set is the setting
+            fields["layer"] = [point.layer for point in self.layer_curve]
         return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
 
     @property
     def filename(self) -> str:
-        """``<encoder>-<fp8>__<task>.<protocol>__<probe>__<pooling>__L<layer>__<dtype>__<id8>.json``:
-        readable parts first, then a hash of the whole identity."""
+        """``<encoder>-<fp8>__<task>.<protocol>__<probe>__<pooling>__L<layer>__<dtype>__<id8>.json``
+        (``Lbest`` for a ``--layer all`` run): readable parts first, then a hash of the whole identity."""
         parts = [f"{self.encoder.name}-{self.encoder.fingerprint[:8]}", f"{self.task.name}.{self.task.protocol}",
-                 self.probe.name, self.pooling, f"L{self.layer}", self.extraction.dtype or "unknown-dtype",
+                 self.probe.name, self.pooling, "Lbest" if self.layer_curve else f"L{self.layer}",
+                 self.extraction.dtype or "unknown-dtype",
                  self.identity[:8]]
         return "__".join(parts) + ".json"
 

@@ -29,6 +29,7 @@ COMMAND_MODULES = [
     "audiobench.cli.fetch",
     "audiobench.cli.demo",
     "audiobench.cli.compare",
+    "audiobench.cli.plot",
     "audiobench.cli.train",
     "audiobench.cli.bench",
 ]

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Optional
 
 import typer
 from audiobench.cli.common import console, err_console
+from audiobench.errors import ConfigError
 
 if TYPE_CHECKING:
     from audiobench.leaderboard import Collection, Leaderboard
@@ -60,14 +61,18 @@ def _warn(message: str) -> None:
     err_console.print(f"warning: {message}", markup=False, highlight=False, soft_wrap=True)
 
 
-def leaderboard(paths: Optional[list[Path]], baseline: Optional[str], force: bool,
-                with_reference: bool, suite: Optional[str] = None) -> tuple["Collection", "Leaderboard"]:
-    from audiobench.leaderboard import build_leaderboard
+def leaderboard(paths: Optional[list[Path]], baseline: Optional[str], force: bool, with_reference: bool,
+                suite: Optional[str] = None, layer: str = "best") -> tuple["Collection", "Leaderboard"]:
+    from audiobench.leaderboard import at_layer, build_leaderboard
 
     if suite is not None:
         from audiobench.suites import load_suite
         return suite_leaderboard(load_suite(suite), paths, baseline, force)
     collection = _collect(paths)
+    if layer != "best":
+        if not layer.isdigit():
+            raise ConfigError(f"--layer {layer}: not a layer", "use best or a layer index (0 = input embeddings)")
+        collection.entries = at_layer(collection.entries, int(layer))
     if with_reference and not collection.reported:
         _warn("--with-reference: the inputs hold no reference file (e.g. results/reference/whisper-aut-paper.json)")
     board = build_leaderboard(collection.entries, baseline=baseline, force=force, with_reference=with_reference)
@@ -98,6 +103,8 @@ def compare(
     force: bool = FORCE,
     with_reference: bool = WITH_REFERENCE,
     suite: Optional[str] = SUITE,
+    layer: str = typer.Option("best", "--layer", help="best: each result as written (a --layer all result shows "
+                              "its best layer on validation); N: every result at layer N (curves included)."),
 ) -> None:
     """Leaderboard: encoders as rows, task protocols as columns, mean +- std accuracy (%).
 
@@ -114,7 +121,7 @@ def compare(
     for path, option in ((out, "--out"), (plot, "--plot")):
         if path is not None:
             ensure_writable(path, option, directory=False)
-    _, board = leaderboard(paths, baseline, force, with_reference, suite)
+    _, board = leaderboard(paths, baseline, force, with_reference, suite, layer)
     if plot is not None:
         atomic_write_bytes(plot, figures.bar_chart_png(board))
         err_console.print(f"wrote {plot}", markup=False, highlight=False, soft_wrap=True)

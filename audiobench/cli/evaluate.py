@@ -40,7 +40,8 @@ def run(encoder: str = common.ENCODER, task: Optional[list[str]] = RUN_TASKS, su
         results_dir: Path = RESULTS_DIR, weights: Optional[str] = common.WEIGHTS,
         random_init: bool = common.RANDOM_INIT, seed: int = SEED, skip_bad: bool = common.SKIP_BAD,
         window: common.WindowName = common.WINDOW, trim_multiple: int = common.TRIM_MULTIPLE) -> None:
-    """Embed a task's clips (cached) and probe them: one result JSON per layer. With --suite, run
+    """Embed a task's clips (cached) and probe them: one result JSON (--layer all: one result
+    holding every layer's curve, headed by the best layer on validation). With --suite, run
     every entry of the suite (each task embedded once) and print the suite's leaderboard.
 
     Examples:\n
@@ -182,7 +183,8 @@ def print_results(results: list["Result"], results_dir: Path) -> None:
         table.add_column(column)
     for r in results:
         folds = " ".join(f"{v * 100:.1f}" for v in r.scores.per_fold.values())
-        table.add_row(r.encoder.name, r.task.protocol_id, r.probe.name, str(r.layer), r.pooling,
+        layer = f"{r.layer} (best of {len(r.layer_curve)} on valid)" if r.layer_curve else str(r.layer)
+        table.add_row(r.encoder.name, r.task.protocol_id, r.probe.name, layer, r.pooling,
                       f"{r.scores.mean * 100:.2f} ± {r.scores.std * 100:.2f}", folds, str(results_dir / r.filename))
     console.print(table)
 

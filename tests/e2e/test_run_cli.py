@@ -128,13 +128,17 @@ def test_weights_dir_embeddings_equal_the_transformers_encoder(synth_root: Path,
     assert not np.allclose(masked["embeddings"], padded["embeddings"], atol=1e-2)
 
 
-def test_layer_all_writes_one_result_per_layer_and_probe_reuses_the_cache(synth_root: Path, tmp_path: Path,
-                                                                         run_cli) -> None:
+def test_layer_all_writes_one_curve_result_headed_by_the_best_layer_on_validation(synth_root: Path, tmp_path: Path,
+                                                                                 run_cli) -> None:
     base = ("--encoder", "whisper-micro", "--random-init", "--task", "gtzan", "--data-root", synth_root / "gtzan")
     code, out, err = run_cli("run", *base, "--layer", "all", *dirs(tmp_path))
     assert code == 0, err
-    layers = sorted(json.loads(p.read_text())["layer"] for p in (tmp_path / "results").glob("*.json"))
-    assert layers == [0, 1, 2]
+    [path] = (tmp_path / "results").glob("*.json")
+    result = json.loads(path.read_text())
+    curve = result["layer_curve"]
+    assert [point["layer"] for point in curve] == [0, 1, 2] and "__Lbest__" in path.name
+    best = max(curve, key=lambda point: point["valid"])  # chosen on validation, never on test
+    assert result["layer"] == best["layer"] and result["scores"]["per_fold"] == best["per_fold"]
     code, out, err = run_cli("probe", *base, "--layer", "1", "--pooling", "padded-mean", "--probe", "paper",
                              *dirs(tmp_path))
     assert code == 0, err
@@ -142,6 +146,12 @@ def test_layer_all_writes_one_result_per_layer_and_probe_reuses_the_cache(synth_
     result = json.loads(paper.read_text())
     assert result["probe"]["settings"] == {"epochs": 50, "lr": 0.001, "batch_size": 64, "balanced": False, "seed": 0}
     assert result["timing"]["clips_encoded"] == 0
+    code, out, err = run_cli("compare", tmp_path / "results", "--layer", "1", "--format", "csv")
+    assert code == 0, err
+    assert f"{curve[1]['test'] * 100:.2f}" in out  # the curve's layer-1 point in the fixed-layer view
+    code, out, err = run_cli("plot", "layers", tmp_path / "results", "--out", tmp_path / "layers.png")
+    assert code == 0, err
+    assert (tmp_path / "layers.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def one_line_error(code: int, err: str, *needles: str) -> None:
