@@ -190,13 +190,14 @@ def cached(encoder: str | Encoder, task: str | Manifest, *, protocol: str | None
 
 
 def probe_embedding(embedding: Embedding, *, probe: str = "logistic", layer: str | int = "last",
-                    pooling: str = "masked-mean", seed: int = 0, device: str = "auto",
+                    pooling: str = "masked-mean", seed: int = 0, seeds: int = 1, device: str = "auto",
                     results_dir: Path | str | None = DEFAULT_RESULTS_DIR, random_init: bool = False,
                     progress: Progress = no_progress) -> list[Result]:
     """Probe cached embeddings (``layer``: ``last``, an index, or ``all``: every layer into one
-    result with the per-layer curve, headed by the best layer on validation); each result is
-    written to ``results_dir`` as ``result.filename`` unless it is None."""
-    from audiobench.evaluate import best_layer, load_embeddings, make_result, parse_layers, probe_folds
+    result with the per-layer curve, headed by the best layer on validation); ``seeds`` > 1
+    repeats the probe with seeds ``seed, seed + 1, ...``. Each result is written to
+    ``results_dir`` as ``result.filename`` unless it is None."""
+    from audiobench.evaluate import best_layer, load_embeddings, make_result, parse_layers, probe_seeds
     from audiobench.extraction import resolve_device, usable_mask
     from audiobench.probes import make_probe
     from audiobench.results import write_result
@@ -207,10 +208,11 @@ def probe_embedding(embedding: Embedding, *, probe: str = "logistic", layer: str
     probe_device = str(resolve_device(device))
     settings = make_probe(probe, seed, probe_device, manifest.balanced).settings()
     outcomes = {}
-    with progress(f"probing ({probe})", len(layers) * len(manifest.folds)) as advance:
+    with progress(f"probing ({probe})", len(layers) * len(manifest.folds) * seeds) as advance:
         for index in layers:
             embeddings = load_embeddings(embedding.cache, report, usable, pooling, index, model.dim)
-            outcomes[index] = probe_folds(manifest, embeddings, usable, probe, seed, probe_device, on_fold=advance)
+            outcomes[index] = probe_seeds(manifest, embeddings, usable, probe, list(range(seed, seed + seeds)),
+                                          probe_device, on_fold=advance)
     if str(layer) == "all":
         best = best_layer(outcomes, manifest.protocol_id, probe)
         runs = [(best, outcomes[best], outcomes)]
@@ -227,8 +229,8 @@ def probe_embedding(embedding: Embedding, *, probe: str = "logistic", layer: str
 
 
 def probe(encoder: str | Encoder, task: str | Manifest, *, protocol: str | None = None, probe: str = "logistic",
-          layer: str | int = "last", pooling: str = "masked-mean", seed: int = 0, device: str = "auto",
-          dtype: str = "auto", data_root: Path | str | None = None, cache_dir: Path | str | None = None,
+          layer: str | int = "last", pooling: str = "masked-mean", seed: int = 0, seeds: int = 1,
+          device: str = "auto", dtype: str = "auto", data_root: Path | str | None = None, cache_dir: Path | str | None = None,
           results_dir: Path | str | None = DEFAULT_RESULTS_DIR, weights: str | None = None,
           random_init: bool = False, skip_bad: bool = False, window: str | None = None,
           trim_multiple: int = TRIM_MULTIPLE, progress: Progress = no_progress) -> list[Result]:
@@ -240,13 +242,15 @@ def probe(encoder: str | Encoder, task: str | Manifest, *, protocol: str | None 
     model = _with_layer(load_encoder(encoder, weights, random_init, window, trim_multiple), layer)
     embedding = cached(model, task, protocol=protocol, data_root=data_root, cache_dir=cache_dir, device=device,
                        dtype=dtype, skip_bad=skip_bad, window=window, trim_multiple=trim_multiple)
-    return probe_embedding(embedding, probe=probe, layer=layer, pooling=pooling, seed=seed, device=device,
+    return probe_embedding(embedding, probe=probe, layer=layer, pooling=pooling, seed=seed, seeds=seeds,
+                           device=device,
                            results_dir=results_dir, random_init=random_init, progress=progress)
 
 
 def run(encoder: str | Encoder, task: str | Manifest, *, protocol: str | None = None, probe: str = "logistic",
-        layer: str | int = "last", pooling: str = "masked-mean", seed: int = 0, device: str = "auto",
-        dtype: str = "auto", batch_size: int = 16, workers: int | None = None, data_root: Path | str | None = None,
+        layer: str | int = "last", pooling: str = "masked-mean", seed: int = 0, seeds: int = 1,
+        device: str = "auto", dtype: str = "auto", batch_size: int = 16, workers: int | None = None,
+        data_root: Path | str | None = None,
         cache_dir: Path | str | None = None, results_dir: Path | str | None = DEFAULT_RESULTS_DIR,
         weights: str | None = None, random_init: bool = False, skip_bad: bool = False, window: str | None = None,
         trim_multiple: int = TRIM_MULTIPLE, progress: Progress = no_progress,
@@ -262,7 +266,8 @@ def run(encoder: str | Encoder, task: str | Manifest, *, protocol: str | None = 
     embedding = embed(model, manifest, cache_dir=cache_dir, device=device, dtype=dtype, batch_size=batch_size,
                       workers=workers, skip_bad=skip_bad, window=window, trim_multiple=trim_multiple,
                       progress=progress, notify=notify)
-    return probe_embedding(embedding, probe=probe, layer=layer, pooling=pooling, seed=seed, device=device,
+    return probe_embedding(embedding, probe=probe, layer=layer, pooling=pooling, seed=seed, seeds=seeds,
+                           device=device,
                            results_dir=results_dir, random_init=random_init, progress=progress)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -22,7 +22,7 @@ from audiobench.errors import ConfigError, DataError
 from audiobench.probes import make_probe, select
 from audiobench.results import (EncoderInfo, Extraction, FoldPredictions, LayerScore, ProbeInfo, Result, Scores,
                                 SkippedClip, SplitSize, TaskInfo, Timing, environment, now)
-from audiobench.stats import fold_mean, fold_std
+from audiobench.stats import bootstrap_ci, fold_mean, fold_std
 from audiobench.tasks.base import Manifest
 
 
@@ -53,6 +53,14 @@ class ProbeOutcome:
     predictions: dict[str, dict[str, list]]
     selected: dict[str, dict[str, Any]]
     seconds: float
+    #: Several seeds: seed -> fold -> accuracy (``per_fold`` is their mean; the predictions and
+    #: selections are the first seed's).
+    per_seed: dict[str, dict[str, float]] = field(default_factory=dict)
+    ci95: tuple[float, float] | None = None
+
+    @property
+    def seed_std(self) -> float | None:
+        return fold_std([fold_mean(list(f.values())) for f in self.per_seed.values()]) if self.per_seed else None
 
     @property
     def mean(self) -> float:
@@ -107,6 +115,21 @@ def probe_folds(manifest: Manifest, embeddings: np.ndarray, usable: np.ndarray, 
         if on_fold:
             on_fold(1)
     return ProbeOutcome(per_fold, predictions, selected, time.perf_counter() - start)
+
+
+def probe_seeds(manifest: Manifest, embeddings: np.ndarray, usable: np.ndarray, probe_name: str, seeds: list[int],
+                device: str = "cpu", on_fold: Callable[[int], None] | None = None) -> ProbeOutcome:
+    """``probe_folds`` once per seed, merged: per-fold scores averaged over seeds, per-seed
+    scores kept, and a 95% bootstrap interval over test clips (fold structure kept; each clip
+    counts by its correctness averaged over the seeds)."""
+    runs = [probe_folds(manifest, embeddings, usable, probe_name, seed, device, on_fold) for seed in seeds]
+    first = runs[0]
+    correct = {fold: np.mean([np.equal(run.predictions[fold]["y_true"], run.predictions[fold]["y_pred"])
+                              for run in runs], axis=0) for fold in first.per_fold}
+    per_fold = {fold: fold_mean([run.per_fold[fold] for run in runs]) for fold in first.per_fold}
+    per_seed = {str(seed): run.per_fold for seed, run in zip(seeds, runs)} if len(runs) > 1 else {}
+    return ProbeOutcome(per_fold, first.predictions, first.selected, sum(run.seconds for run in runs), per_seed,
+                        bootstrap_ci(correct))
 
 
 def check_fold(manifest: Manifest, fold: str, embeddings: np.ndarray, labels: np.ndarray,
@@ -166,9 +189,12 @@ def make_result(encoder: Encoder, random_init: bool, manifest: Manifest, cache: 
                       clips=len(manifest.clips), skipped=[SkippedClip(id=i, reason=r) for i, r in report.skipped],
                       missing=len(manifest.missing)),
         probe=ProbeInfo(name=probe_name, settings=json_safe(probe_settings), seed=seed,
-                        selected=json_safe(outcome.selected)),
+                        selected=json_safe(outcome.selected),
+                        seeds=[int(s) for s in outcome.per_seed]),
         layer=layer, pooling=pooling,
-        scores=Scores(per_fold=outcome.per_fold, mean=outcome.mean, std=outcome.std),
+        scores=Scores(per_fold=outcome.per_fold, mean=outcome.mean, std=outcome.std,
+                      ci95=list(outcome.ci95) if outcome.ci95 else None, per_seed=outcome.per_seed,
+                      seed_std=outcome.seed_std),
         predictions={fold: FoldPredictions(**block) for fold, block in outcome.predictions.items()},
         timing=Timing(embed_seconds=round(report.seconds, 3), probe_seconds=round(outcome.seconds, 3),
                       clips_encoded=report.encoded, cache_hits=report.cache_hits,

@@ -69,13 +69,16 @@ def format_score(entry: Entry) -> str:
     text = f"{entry.mean * 100:.2f}"
     if entry.std is not None and entry.n_folds > 1:
         text += f" \u00b1 {entry.std * 100:.2f}"
+    interval = entry.result.scores.ci95 if entry.result is not None else None
+    if interval:
+        text += f" [{interval[0] * 100:.1f}, {interval[1] * 100:.1f}]"
     return text
 
 
 def format_delta(delta: Delta) -> str:
     text = f"{delta.points:+.2f}"
     if delta.test is not None:
-        text += f", p={format_p(delta.test.p_value)}"
+        text += f", p={format_p(delta.test.p_value)}" + ("" if delta.test.significant else " n.s.")
     return f"({text})"
 
 
@@ -162,6 +165,8 @@ def records(board: Leaderboard) -> list[dict[str, Any]]:
                 "best": cell.best, "baseline": row == board.baseline,
                 "delta": round(cell.delta.points, 4) if cell.delta else None,
                 "p_value": test.p_value if test else None, "paired_clips": test.n_items if test else None,
+                "paired_test": test.method if test else None, "significant": test.significant if test else None,
+                "ci95": [round(v * 100, 4) for v in r.scores.ci95] if r and r.scores.ci95 else None,
                 "manifest_sha256": e.manifest_sha256, "mixed_manifests": column.mixed,
                 "layer": e.layer, "probe": r.probe.name if r else None, "pooling": r.pooling if r else None,
                 "dtype": r.extraction.dtype if r else None,

@@ -307,8 +307,10 @@ class Leaderboard:
         """Lines that belong under the table in every format."""
         lines = []
         if self.baseline:
-            lines.append(f"Deltas are accuracy points against the baseline {self.baseline}; p is an exact "
-                         "McNemar test on the test clips both results predicted.")
+            lines.append(f"Deltas are accuracy points against the baseline {self.baseline}; p is a paired test on "
+                         "the test clips both results predicted (exact McNemar for one split, a permutation test "
+                         "stratified by fold for k folds); n.s.: not significant at 0.05. [a, b]: 95% bootstrap "
+                         "interval over test clips.")
         elif any(cell.delta for cell in self.cells.values()):
             lines.append("Deltas are accuracy points against the published number of the same encoder "
                          "(its reference row).")

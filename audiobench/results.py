@@ -126,8 +126,10 @@ class ProbeInfo(Model):
     name: str = Field(min_length=1)
     settings: dict[str, Any] = {}
     seed: int = 0
-    #: fold -> the hyper-parameters chosen on that fold's validation data.
+    #: fold -> the hyper-parameters chosen on that fold's validation data (of ``seed``).
     selected: dict[str, dict[str, Any]] = {}
+    #: ``--seeds N``: every seed the probe ran with (``seed`` first); empty for one run.
+    seeds: list[int] = []
 
 
 class Scores(Model):
@@ -136,12 +138,25 @@ class Scores(Model):
     mean: Fraction
     #: Sample standard deviation (ddof=1) over folds; 0.0 for one fold.
     std: float = Field(ge=0.0)
+    #: 95% bootstrap interval of ``mean`` (test clips resampled within each fold); None in
+    #: files written before it was recorded.
+    ci95: list[Fraction] | None = Field(default=None, min_length=2, max_length=2)
+    #: ``--seeds N``: seed -> fold -> accuracy; ``per_fold`` is then the mean over seeds.
+    per_seed: dict[str, dict[str, Fraction]] = {}
+    #: Sample standard deviation (ddof=1) of the per-seed means; None for one seed.
+    seed_std: float | None = Field(default=None, ge=0.0)
 
     @model_validator(mode="after")
     def _mean_of_folds(self) -> Scores:
         expected = fold_mean(list(self.per_fold.values()))
         if abs(self.mean - expected) > SCORE_TOLERANCE:
             raise ValueError(f"mean {self.mean!r} is not the mean of per_fold ({expected!r})")
+        for fold, score in self.per_fold.items() if self.per_seed else ():
+            over_seeds = fold_mean([folds.get(fold, -1.0) for folds in self.per_seed.values()])
+            if abs(score - over_seeds) > SCORE_TOLERANCE:
+                raise ValueError(f"per_fold[{fold!r}] {score!r} is not the mean over per_seed ({over_seeds!r})")
+        if self.ci95 is not None and not self.ci95[0] <= self.ci95[1]:
+            raise ValueError(f"ci95 {self.ci95!r} is not an interval")
         return self
 
 
@@ -230,12 +245,14 @@ class Result(Model):
                 raise ValueError(f"layer_curve must list each layer once, including layer {self.layer}")
             if chosen[0].per_fold != self.scores.per_fold:
                 raise ValueError(f"layer_curve's layer {self.layer} scores differ from scores.per_fold")
+        # Predictions are of the first seed's run.
+        predicted_scores = self.scores.per_seed.get(str(self.probe.seed), self.scores.per_fold)
         for fold, block in self.predictions.items():
-            if fold not in self.scores.per_fold:
+            if fold not in predicted_scores:
                 raise ValueError(f"predictions for fold {fold!r}, which has no score")
-            if abs(block.accuracy - self.scores.per_fold[fold]) > SCORE_TOLERANCE:
+            if abs(block.accuracy - predicted_scores[fold]) > SCORE_TOLERANCE:
                 raise ValueError(f"predictions of fold {fold!r} give accuracy {block.accuracy!r}, "
-                                 f"per_fold says {self.scores.per_fold[fold]!r}")
+                                 f"per_fold says {predicted_scores[fold]!r}")
         return self
 
     @property

@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     from audiobench.tasks.base import Manifest
 
 SEED = typer.Option(0, "--seed", help="Seed of the probe.")
+SEEDS = typer.Option(1, "--seeds", min=1, help="Repeat the probe with N seeds (--seed, --seed + 1, ...): the result "
+                     "keeps per-seed scores; per-fold scores are their mean.")
 WORKERS = typer.Option(None, "--workers", min=0, help="Audio decoding processes (default: cores - 1, at most 8).")
 RESULTS_DIR = typer.Option(Path("results"), "--results-dir", help="Where result JSON files are written.")
 
@@ -38,7 +40,8 @@ def run(encoder: str = common.ENCODER, task: Optional[list[str]] = RUN_TASKS, su
         workers: Optional[int] = WORKERS,
         data_root: Optional[Path] = RUN_DATA_ROOT, cache_dir: Optional[Path] = common.CACHE_DIR,
         results_dir: Path = RESULTS_DIR, weights: Optional[str] = common.WEIGHTS,
-        random_init: bool = common.RANDOM_INIT, seed: int = SEED, skip_bad: bool = common.SKIP_BAD,
+        random_init: bool = common.RANDOM_INIT, seed: int = SEED, seeds: int = SEEDS,
+        skip_bad: bool = common.SKIP_BAD,
         window: common.WindowName = common.WINDOW, trim_multiple: int = common.TRIM_MULTIPLE) -> None:
     """Embed a task's clips (cached) and probe them: one result JSON (--layer all: one result
     holding every layer's curve, headed by the best layer on validation). With --suite, run
@@ -71,7 +74,8 @@ def run(encoder: str = common.ENCODER, task: Optional[list[str]] = RUN_TASKS, su
     api.check_options(encoder, task, device, dtype, pooling, probe, window, trim_multiple)
     api.refuse_ranks("run")
     manifest = _manifest(task, protocol, data_root)
-    results = api.run(encoder, manifest, probe=probe, layer=layer, pooling=pooling, seed=seed, device=device,
+    results = api.run(encoder, manifest, probe=probe, layer=layer, pooling=pooling, seed=seed, seeds=seeds,
+                      device=device,
                       dtype=dtype, batch_size=batch_size, workers=workers, cache_dir=cache_dir,
                       results_dir=results_dir, weights=weights, random_init=random_init, skip_bad=skip_bad,
                       window=window, trim_multiple=trim_multiple, progress=common.progress_bar, notify=_note)
@@ -129,7 +133,8 @@ def probe_command(encoder: str = common.ENCODER, task: str = common.TASK, protoc
                   dtype: common.Dtype = common.DTYPE, data_root: Optional[Path] = common.DATA_ROOT,
                   cache_dir: Optional[Path] = common.CACHE_DIR, results_dir: Path = RESULTS_DIR,
                   weights: Optional[str] = common.WEIGHTS, random_init: bool = common.RANDOM_INIT,
-                  seed: int = SEED, skip_bad: bool = common.SKIP_BAD, window: common.WindowName = common.WINDOW,
+                  seed: int = SEED, seeds: int = SEEDS, skip_bad: bool = common.SKIP_BAD,
+                  window: common.WindowName = common.WINDOW,
                   trim_multiple: int = common.TRIM_MULTIPLE) -> None:
     """Probe embeddings already in the cache (run `audiobench embed` first); never encodes.
 
@@ -140,7 +145,8 @@ def probe_command(encoder: str = common.ENCODER, task: str = common.TASK, protoc
     api.check_options(encoder, task, device, dtype, pooling, probe, window, trim_multiple)
     api.refuse_ranks("probe")
     manifest = _manifest(task, protocol, data_root)
-    results = api.probe(encoder, manifest, probe=probe, layer=layer, pooling=pooling, seed=seed, device=device,
+    results = api.probe(encoder, manifest, probe=probe, layer=layer, pooling=pooling, seed=seed, seeds=seeds,
+                        device=device,
                         dtype=dtype, cache_dir=cache_dir, results_dir=results_dir, weights=weights,
                         random_init=random_init, skip_bad=skip_bad, window=window, trim_multiple=trim_multiple,
                         progress=common.progress_bar)
@@ -184,8 +190,16 @@ def print_results(results: list["Result"], results_dir: Path) -> None:
     for r in results:
         folds = " ".join(f"{v * 100:.1f}" for v in r.scores.per_fold.values())
         layer = f"{r.layer} (best of {len(r.layer_curve)} on valid)" if r.layer_curve else str(r.layer)
+        interval = f" [{r.scores.ci95[0] * 100:.1f}, {r.scores.ci95[1] * 100:.1f}]" if r.scores.ci95 else ""
         table.add_row(r.encoder.name, r.task.protocol_id, r.probe.name, layer, r.pooling,
-                      f"{r.scores.mean * 100:.2f} ± {r.scores.std * 100:.2f}", folds, str(results_dir / r.filename))
+                      f"{r.scores.mean * 100:.2f} ± {r.scores.std * 100:.2f}{interval}", folds,
+                      str(results_dir / r.filename))
+        fits = [fit for chosen in r.probe.selected.values() for fit in chosen.get("fits", [])]
+        failed = [fit for fit in fits if not fit["converged"]]
+        if failed:
+            err_console.print(f"[yellow]warning:[/] {len(failed)} of {len(fits)} probe fits did not converge "
+                              f"(e.g. C={failed[0]['C']} after {failed[0]['iterations']} iterations); recorded in "
+                              "the result's probe.selected")
     console.print(table)
 
 

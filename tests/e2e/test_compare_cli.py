@@ -150,7 +150,7 @@ def test_table_out_is_plain_text_with_footnotes(results, tmp_path, capsys):
     text = target.read_text()
     assert "whisper-aut (baseline)" in text and "(-60.00, p=0.031)" in text
     assert "\x1b[" not in text  # no terminal escape codes in a file
-    assert text.rstrip().endswith("both results predicted.")
+    assert text.rstrip().endswith("95% bootstrap interval over test clips.")
 
 
 def test_missing_results_directory_exits_2(tmp_path, capsys, monkeypatch):

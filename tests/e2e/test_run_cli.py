@@ -28,7 +28,7 @@ def dirs(tmp_path: Path) -> list[str]:
 @pytest.mark.parametrize("task", sorted(CHANCE))
 def test_logmel_learns_every_synthetic_task(task: str, synth_root: Path, tmp_path: Path, run_cli) -> None:
     code, out, err = run_cli("run", "--encoder", "logmel", "--task", task, "--data-root", synth_root / task,
-                             *dirs(tmp_path))
+                             "--seeds", "2", *dirs(tmp_path))
     assert code == 0, err
     [path] = (tmp_path / "results").glob("*.json")
     result = json.loads(path.read_text())
@@ -39,6 +39,12 @@ def test_logmel_learns_every_synthetic_task(task: str, synth_root: Path, tmp_pat
     assert 0.0 <= result["scores"]["mean"] <= 1.0 and result["timing"]["clips_encoded"] == result["task"]["clips"]
     assert set(result["env"]["packages"]) >= {"torch", "transformers", "audiobench"}
     assert_sklearn_solver_agrees(task, synth_root / task, tmp_path / "cache", result)
+    scores = result["scores"]  # two seeds: per-seed scores, their per-fold mean, a bootstrap interval
+    assert result["probe"]["seeds"] == [0, 1] and set(scores["per_seed"]) == {"0", "1"}
+    for fold, score in scores["per_fold"].items():
+        assert abs(score - (scores["per_seed"]["0"][fold] + scores["per_seed"]["1"][fold]) / 2) < 1e-9
+    assert scores["ci95"][0] <= scores["mean"] <= scores["ci95"][1] and scores["seed_std"] >= 0
+    assert result["env"]["device"] == "cpu" and result["env"]["packages"]["scikit-learn"]
 
 
 def assert_sklearn_solver_agrees(task: str, root: Path, cache_dir: Path, result: dict) -> None:
@@ -55,7 +61,8 @@ def assert_sklearn_solver_agrees(task: str, root: Path, cache_dir: Path, result:
     groups = np.array([clip.group or clip.id for clip in manifest.clips])[train]
     reference = LogisticProbe(solver="sklearn").fit(X[train], y[train], X[valid], y[valid], groups)
     assert result["probe"]["selected"][fold.name]["solver"] == "torch"
-    assert abs((reference.predict(X[test]) == y[test]).mean() - result["scores"]["per_fold"][fold.name]) <= 0.005
+    seed_scores = result["scores"]["per_seed"].get("0", result["scores"]["per_fold"])
+    assert abs((reference.predict(X[test]) == y[test]).mean() - seed_scores[fold.name]) <= 0.005
 
 
 def export(run_cli, tmp_path: Path, root: Path, *extra: str, cache: str = "cache", name: str = "out.npz"):
