@@ -39,8 +39,6 @@ if TYPE_CHECKING:
 #: Probe and pooling of an entry that does not name them (the ``run`` command's defaults).
 DEFAULT_PROBE = "logistic"
 DEFAULT_POOLING = "masked-mean"
-#: ``full``: the encoder's whole input window (Whisper's 30 s), what the paper and Whisper do.
-WINDOWS = ("full",)
 LAYER_WORDS = ("last", "all")
 SUFFIX = ".yaml"
 
@@ -67,7 +65,8 @@ class SuiteEntry(BaseModel):
     probe: str = Field(default=DEFAULT_PROBE, description="registered probe name")
     pooling: str = Field(default=DEFAULT_POOLING, description="masked-mean | padded-mean")
     layer: Layer = Field(default="last", description="last | all | an index (0 = input embeddings)")
-    window: str = Field(default="full", description=" | ".join(WINDOWS))
+    window: str = Field(default="full", description="full (the encoder's whole input window, as the paper) | trim "
+                        "(only the positions covering each clip)")
 
     @field_validator("task", "probe")
     @classmethod
@@ -93,6 +92,7 @@ class SuiteEntry(BaseModel):
     @field_validator("window")
     @classmethod
     def _known_window(cls, window: str) -> str:
+        from audiobench.choices import WINDOWS
         return _one_of(window, WINDOWS, "window")
 
     @field_validator("layer", mode="before")
@@ -111,7 +111,8 @@ class SuiteEntry(BaseModel):
 
     def selects(self, result: Result) -> bool:
         """Whether ``result`` (of any encoder) is a run of this entry."""
-        if (result.task.protocol_id, result.probe.name, result.pooling) != (self.protocol_id, self.probe, self.pooling):
+        settings = (result.task.protocol_id, result.probe.name, result.pooling, result.extraction.window)
+        if settings != (self.protocol_id, self.probe, self.pooling, self.window):
             return False
         if self.layer == "all":
             return True

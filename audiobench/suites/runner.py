@@ -1,5 +1,5 @@
-"""Running a suite for one encoder: each task protocol is embedded once (one cache pass) for
-all of its entries, then every entry is probed from that embedding.
+"""Running a suite for one encoder: each task protocol (per input window) is embedded once (one
+cache pass) for all of its entries, then every entry is probed from that embedding.
 
 A failing entry (missing data, a layer the encoder lacks, a probe that cannot fit) does not
 stop the run: its error is kept in its ``EntryOutcome`` and the next entry runs. A failure
@@ -74,14 +74,14 @@ def run_suite(encoder: str | Encoder, suite: str | Path | Suite, *, tasks: Seque
     api.check_options(encoder, suite.tasks[0], device, dtype)  # the suite checked its own names
     model = api.load_encoder(encoder, weights, random_init)
     run = SuiteRun(suite, model.name)
-    for (task, protocol), entries in embedding_groups(suite).items():
-        embedded = EmbeddingPass(f"{task}/{protocol}")
+    for (task, protocol, window), entries in embedding_groups(suite).items():
+        embedded = EmbeddingPass(f"{task}/{protocol}" + ("" if window == "full" else f" ({window} window)"))
         run.passes.append(embedded)
         try:
             manifest = api.load_manifest(task, protocol, Path(data_dir) / task if data_dir else None)
             embedded.embedding = api.embed(model, manifest, cache_dir=cache_dir, device=device, dtype=dtype,
                                            batch_size=batch_size, workers=workers, skip_bad=skip_bad,
-                                           progress=progress)
+                                           window=window, progress=progress)
         except Exception as err:  # noqa: BLE001 - reported per entry, the suite goes on
             embedded.error = err
             run.outcomes.extend(EntryOutcome(entry, error=err) for entry in entries)
@@ -98,10 +98,10 @@ def run_suite(encoder: str | Encoder, suite: str | Path | Suite, *, tasks: Seque
     return run
 
 
-def embedding_groups(suite: Suite) -> dict[tuple[str, str], list[SuiteEntry]]:
-    """Entries by the embedding pass they share: one per task protocol (every pooling and
-    layer is cached in one pass), in the suite's order."""
-    groups: dict[tuple[str, str], list[SuiteEntry]] = {}
+def embedding_groups(suite: Suite) -> dict[tuple[str, str, str], list[SuiteEntry]]:
+    """Entries by the embedding pass they share: one per task protocol and input window (every
+    pooling and layer is cached in one pass), in the suite's order."""
+    groups: dict[tuple[str, str, str], list[SuiteEntry]] = {}
     for entry in suite.entries:
-        groups.setdefault((entry.task, entry.protocol), []).append(entry)
+        groups.setdefault((entry.task, entry.protocol, entry.window), []).append(entry)
     return groups

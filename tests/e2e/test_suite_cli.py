@@ -12,11 +12,12 @@ import audiobench
 
 SUITE = """\
 name: smoke
-description: two poolings of one task, a layer logmel lacks, and a task without data
+description: two poolings of one task, a layer and a window logmel lacks, and a task without data
 entries:
   - {task: esc50, protocol: paper, probe: paper}
   - {task: esc50, protocol: paper, probe: paper, pooling: padded-mean}
   - {task: esc50, protocol: paper, probe: paper, layer: 5}
+  - {task: esc50, protocol: paper, probe: paper, window: trim}
   - {task: speechcommands}
 """
 
@@ -36,7 +37,8 @@ def test_run_suite_embeds_each_task_once_and_reports_failing_entries(synth_root:
     # One embedding pass serves both esc50 entries: 100 clips encoded once, never re-read as hits.
     assert err.count("esc50/paper: 100 clips, 0 cached, 100 encoded") == 1
     assert "logmel (padded-mean, paper probe)" in out and "speechcommands/v2-35" in out  # the suite's board
-    assert "2 of 4 entries of smoke failed" in err
+    assert "3 of 5 entries of smoke failed" in err
+    assert "esc50/paper: paper probe, masked-mean, last layer, trim window: " in err
     assert "esc50/paper: paper probe, masked-mean, layer 5: --layer 5: out of range" in err
     assert f"speechcommands/v2-35: logistic probe, masked-mean, last layer: data root {data / 'speechcommands'}" in err
     results = [json.loads(p.read_text()) for p in (tmp_path / "results").glob("*.json")]
@@ -46,9 +48,10 @@ def test_run_suite_embeds_each_task_once_and_reports_failing_entries(synth_root:
     # The library call behind it, restricted to one task: a pure cache hit.
     run = audiobench.run_suite("logmel", suite, tasks=["esc50"], data_dir=data, cache_dir=tmp_path / "cache",
                                results_dir=tmp_path / "results")
-    [embedded] = run.passes
+    [embedded, trimmed] = run.passes
     assert (embedded.embedding.report.cache_hits, embedded.embedding.report.encoded) == (100, 0)
-    assert [len(o.results) for o in run.outcomes] == [1, 1, 0] and len(run.failed) == 1
+    assert trimmed.embedding is None and trimmed.error is not None
+    assert [len(o.results) for o in run.outcomes] == [1, 1, 0, 0] and len(run.failed) == 2
 
 
 def test_run_suite_rejects_per_entry_options_and_unknown_tasks(tmp_path: Path, run_cli) -> None:

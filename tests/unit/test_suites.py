@@ -57,6 +57,7 @@ ENTRY_ERRORS = {
     "task: gtzan\n    protocl: paper": (5, r"entries\[1\]\.protocl: unknown key \(did you mean 'protocol'\?\)"),
     "task: gtzan\n    pooling: mean": (5, r"entries\[1\]\.pooling: unknown pooling 'mean'"),
     "task: gtzan\n    layer: yes": (5, r"entries\[1\]\.layer: True is not a layer"),
+    "task: gtzan\n    window: crop": (5, r"entries\[1\]\.window: unknown window 'crop' \(use one of full, trim\)"),
     "probe: paper": (4, r"entries\[1\]\.task: required key missing"),
     "task: esc50\n    protocol: 5fold": (4, r"entries\[1\]: esc50/5fold: .* repeats entries\[0\]"),
 }
