@@ -114,10 +114,11 @@ class SuiteEntry(BaseModel):
         settings = (result.task.protocol_id, result.probe.name, result.pooling, result.extraction.window)
         if settings != (self.protocol_id, self.probe, self.pooling, self.window):
             return False
-        if self.layer == "all":
-            return True
+        if self.layer == "all":  # one result per run, headed by the best layer on validation
+            return bool(result.layer_curve)
         num_layers = result.encoder.num_layers
-        return result.layer == (num_layers - 1 if self.layer == "last" else int(self.layer) % num_layers)
+        return not result.layer_curve and result.layer == (
+            num_layers - 1 if self.layer == "last" else int(self.layer) % num_layers)
 
     def describe(self) -> str:
         """One line, e.g. ``esc50/paper: paper probe, padded-mean, last layer``."""

@@ -7,8 +7,10 @@ import re
 from pathlib import Path
 
 import pytest
+from support.results import make_result
 
 from audiobench.errors import ConfigError
+from audiobench.results import parse_result
 from audiobench.suites import Suite, load_suite, shipped_suite_names, shipped_suite_path
 from audiobench.tasks import get_task
 
@@ -36,7 +38,7 @@ def test_default_suite_uses_each_tasks_default_protocol() -> None:
     suite = load_suite("audiobench-default")
     assert [(e.task, e.protocol) for e in suite.entries] == [
         (task, get_task(task).default_protocol) for task in ("esc50", "gtzan", "speechcommands")]
-    assert {(e.probe, e.pooling) for e in suite.entries} == {("logistic", "masked-mean")}
+    assert {(e.probe, e.pooling, e.layer) for e in suite.entries} == {("logistic", "masked-mean", "all")}
 
 
 def test_a_user_suite_by_path_gets_defaults_filled_in(tmp_path: Path) -> None:
@@ -113,3 +115,12 @@ def write(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "suite.yaml"
     path.write_text(text)
     return path
+
+
+def test_layer_all_selects_best_layer_results_and_last_selects_the_last_layer() -> None:
+    fixed = parse_result(make_result("whisper-base", "esc50/5fold", folds=1), Path("fixed.json"))
+    curve = make_result("whisper-base", "esc50/5fold", folds=1, layer=3)
+    curve["layer_curve"] = [{"layer": layer, "valid": 0.5, "test": 0.8, "per_fold": {"1": 0.8}} for layer in range(7)]
+    best = parse_result(curve, Path("best.json"))
+    assert load_suite("audiobench-default").selects(best) and not load_suite("audiobench-default").selects(fixed)
+    assert load_suite("demo").selects(fixed) and not load_suite("demo").selects(best)
