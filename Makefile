@@ -35,6 +35,7 @@ schema: setup
 
 bench: setup
 	$(BIN)/python -m pytest -o addopts="" tests/bench --benchmark-only --benchmark-columns=min,median,ops,rounds
+	$(BIN)/python tests/bench/naive_loop.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .benchmarks
