@@ -62,7 +62,8 @@ def run(encoder: str = common.ENCODER, task: Optional[list[str]] = RUN_TASKS, su
             raise ConfigError(f"{per_entry[0]} with --suite: each suite entry sets its own",
                               "drop the option, or copy the suite's YAML file and edit its entries")
         if window != "full":
-            raise ConfigError("--window trim with --suite: suites run full windows", "run the tasks one by one")
+            raise ConfigError("--window with --suite: each suite entry sets its own window",
+                              "drop --window, or set window: trim in the suite's entries")
         raise typer.Exit(run_suite_command(
             encoder, suite, task or [], data_dir=data_root, cache_dir=cache_dir, results_dir=results_dir,
             weights=weights, random_init=random_init, device=device, dtype=dtype, batch_size=batch_size,
