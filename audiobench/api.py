@@ -64,8 +64,7 @@ class Embedding:
         returns the number of clips written."""
         from audiobench.extraction import export_npz
 
-        return export_npz(Path(path), self.manifest, self.cache, self.report, pooling, self.encoder.num_layers,
-                          self.encoder.dim)
+        return export_npz(Path(path), self.manifest, self.cache, self.report, pooling, self.encoder.widths)
 
 
 @dataclass
@@ -210,7 +209,7 @@ def probe_embedding(embedding: Embedding, *, probe: str = "logistic", layer: str
     outcomes = {}
     with progress(f"probing ({probe})", len(layers) * len(manifest.folds) * seeds) as advance:
         for index in layers:
-            embeddings = load_embeddings(embedding.cache, report, usable, pooling, index, model.dim)
+            embeddings = load_embeddings(embedding.cache, report, usable, pooling, index, model.widths[index])
             outcomes[index] = probe_seeds(manifest, embeddings, usable, probe, list(range(seed, seed + seeds)),
                                           probe_device, on_fold=advance)
     if str(layer) == "all":

@@ -5,7 +5,9 @@ Layout: ``<cache_dir>/<encoder key>/`` with ``meta.json`` and chunks ``chunk-<ha
 order, and the sha256 of the ``.npy`` file); the chunk name hashes its keys. The encoder key
 hashes the encoder fingerprint and the extraction settings; a clip key hashes the clip's id
 (path and excerpt), file size and modification time, so an edited file is re-encoded. Every
-layer is stored for both poolings, so switching layer or pooling never re-encodes.
+layer is stored for both poolings, so switching layer or pooling never re-encodes. Layers narrower
+than the widest (``layer_dims`` in ``meta.json``) are stored zero-padded and sliced back to
+their own width on read.
 
 Chunks are written atomically (temp file + rename, array before index), so an interrupted run
 keeps every finished chunk and the next run encodes only what is missing. Every chunk is
@@ -117,6 +119,7 @@ class EmbeddingCache:
         #: Chunk name -> why its index file is unreadable (its clips count as missing).
         self.unreadable: dict[str, str] = {}
         self._verified: set[str] = set()
+        self.layer_dims: list[int] | None = description.get("layer_dims")
 
     def refresh(self) -> None:
         """Forget what was read from disk (another process may have added chunks)."""
@@ -291,8 +294,8 @@ class EmbeddingCache:
                           "written are kept", "free space or pass another --cache-dir, then run again to resume")
 
     def load(self, keys: list[str], pooling: str, layer: int) -> np.ndarray:
-        """``[len(keys), dim]`` float32 for one pooling and layer (memory-mapped reads of
-        verified chunks)."""
+        """``[len(keys), width of layer]`` float32 for one pooling and layer (memory-mapped reads
+        of verified chunks)."""
         if pooling not in POOLINGS:
             raise CacheError(f"unknown pooling '{pooling}'", f"use one of {', '.join(POOLINGS)}")
         index = self.index()
@@ -314,9 +317,10 @@ class EmbeddingCache:
                 array = np.load(self.directory / f"{chunk}.npy", mmap_mode="r")
             except (OSError, ValueError) as err:
                 raise CorruptChunkError(self.directory / f"{chunk}.npy", f"unreadable array ({err})") from err
+            width = self.layer_dims[layer] if self.layer_dims else array.shape[-1]
             if out is None:
-                out = np.empty((len(keys), array.shape[-1]), dtype=np.float32)
+                out = np.empty((len(keys), width), dtype=np.float32)
             targets, rows = zip(*pairs)
-            out[list(targets)] = array[np.array(rows), p, layer, :]
+            out[list(targets)] = array[np.array(rows), p, layer, :width]
         return out if out is not None else np.empty((0, 0), dtype=np.float32)
 

@@ -159,9 +159,9 @@ def check_fold(manifest: Manifest, fold: str, embeddings: np.ndarray, labels: np
 
 
 def load_embeddings(cache: EmbeddingCache, report: EmbedReport, usable: np.ndarray, pooling: str,
-                    layer: int, dim: int) -> np.ndarray:
+                    layer: int, width: int) -> np.ndarray:
     """One row per manifest clip; rows of skipped clips stay zero and are never used."""
-    embeddings = np.zeros((len(report.keys), dim), dtype=np.float32)
+    embeddings = np.zeros((len(report.keys), width), dtype=np.float32)
     rows = np.flatnonzero(usable)
     embeddings[rows] = cache.load([report.keys[i] for i in rows], pooling, layer)
     return embeddings

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -90,7 +90,8 @@ def resolve_dtype(dtype: str, device: torch.device, encoder: Encoder | None = No
 def open_cache(encoder: Encoder, cache_dir: Path, dtype: str) -> EmbeddingCache:
     """The cache of ``encoder`` run in ``dtype`` (a resolved name, not ``auto``)."""
     return EmbeddingCache(cache_dir, extraction_settings(encoder, dtype),
-                          {"encoder": encoder.name, "num_layers": encoder.num_layers, "dim": encoder.dim})
+                          {"encoder": encoder.name, "num_layers": encoder.num_layers, "dim": encoder.dim,
+                           "layer_dims": encoder.widths})
 
 
 def extraction_settings(encoder: Encoder, dtype: str) -> ExtractionSettings:
@@ -105,7 +106,7 @@ class Batch:
     lengths: torch.Tensor
     failures: list[tuple[int, str]]
 
-    def pin_memory(self) -> "Batch":
+    def pin_memory(self) -> Batch:
         self.waveforms = self.waveforms.pin_memory()
         return self
 
@@ -295,7 +296,7 @@ def encode_batches(encoder: Encoder, manifest: Manifest, clips: list[Clip], keys
 def encode_and_pool(encoder: Encoder, waveforms: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     """``[batch, poolings, layers, dim]`` float16 on the encoder's device: what the cache stores,
     pooled where the frames are, so one small transfer per batch reaches the host."""
-    return pool(encoder(waveforms, lengths), encoder.window_seconds is not None).to(torch.float16)
+    return pool(encoder(waveforms, lengths), encoder.window_seconds is not None, encoder.dim).to(torch.float16)
 
 
 class BatchRunner:
@@ -382,16 +383,18 @@ def usable_mask(manifest: Manifest, report: EmbedReport) -> np.ndarray:
 
 
 def export_npz(path: Path, manifest: Manifest, cache: EmbeddingCache, report: EmbedReport, pooling: str,
-               num_layers: int, dim: int) -> int:
+               layer_dims: list[int]) -> int:
     """Write ``ids``, ``labels``, ``label_names``, ``split`` ([clips, folds] of train / valid /
-    test or empty), ``fold`` (fold names) and ``embeddings`` [clips, layers, dim] (float32) for
-    every usable clip; filled layer by layer so memory stays at one copy of the output."""
+    test or empty), ``fold`` (fold names), ``embeddings`` [clips, layers, widest] (float32) and
+    ``layer_dims`` (each layer's width; narrower layers are zero-padded, so layer ``l`` is
+    ``embeddings[:, l, :layer_dims[l]]``) for every usable clip; filled layer by layer so memory
+    stays at one copy of the output."""
     rows = np.flatnonzero(usable_mask(manifest, report))
     keys = [report.keys[i] for i in rows]
-    embeddings = np.empty((len(rows), num_layers, dim), dtype=np.float32)
-    for layer in range(num_layers):
+    embeddings = np.zeros((len(rows), len(layer_dims), max(layer_dims)), dtype=np.float32)
+    for layer, width in enumerate(layer_dims):
         if len(rows):
-            embeddings[:, layer] = cache.load(keys, pooling, layer)
+            embeddings[:, layer, :width] = cache.load(keys, pooling, layer)
     roles = np.full((len(manifest.clips), len(manifest.folds)), "", dtype=object)
     for f, fold in enumerate(manifest.folds):
         for role in ("train", "valid", "test"):
@@ -402,6 +405,7 @@ def export_npz(path: Path, manifest: Manifest, cache: EmbeddingCache, report: Em
                      labels=np.array([manifest.clips[i].label for i in rows]),
                      label_names=np.array(manifest.label_names), split=roles[rows].astype(str),
                      fold=np.array([fold.name for fold in manifest.folds]), embeddings=embeddings,
+                     layer_dims=np.array(layer_dims),
                      pooling=np.array(pooling))
     except OSError as err:
         raise ConfigError(f"cannot write {path}: {err.strerror or err}", "choose a writable --export path") from err

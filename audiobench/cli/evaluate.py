@@ -125,7 +125,8 @@ def embed_command(encoder: str = common.ENCODER, task: str = common.TASK, protoc
     err_console.print(f"cache: {embedding.cache.directory}")
     if export:
         count = embedding.export_npz(export, pooling)
-        err_console.print(f"wrote {count} clips x {model.num_layers} layers x {model.dim} ({pooling}) to {export}")
+        widths = str(model.dim) if len(set(model.widths)) == 1 else "/".join(map(str, model.widths))
+        err_console.print(f"wrote {count} clips x {model.num_layers} layers x {widths} ({pooling}) to {export}")
 
 
 def probe_command(encoder: str = common.ENCODER, task: str = common.TASK, protocol: Optional[str] = common.PROTOCOL,

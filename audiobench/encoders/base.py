@@ -4,6 +4,11 @@ An encoder turns a batch of padded mono waveforms (at its own ``sample_rate``) p
 lengths into per-layer frame sequences plus, for each clip, how many frames cover real audio.
 Everything downstream (pooling, cache, probes) relies only on this contract.
 
+Layers may differ in frame count and width (CLAP's HTS-AT stages halve the token grid and
+double the width): ``frame_lengths`` is then one tensor per layer and ``layer_dims`` lists each
+layer's width; ``dim`` is the widest. Pooled vectors are zero-padded to ``dim`` in the cache
+and sliced back to their layer's width on every read.
+
 Encoders with a fixed input window (Whisper: 30 s) set ``window_seconds``; clips are cropped
 or zero-padded to it and ``padded-mean`` pooling averages the whole window. Encoders without
 one see each clip at its own length (batches are padded to the longest clip, and those
@@ -62,39 +67,44 @@ FULL_WINDOW = Window()
 @dataclass
 class EncoderOutput:
     """``hidden_states``: one ``[batch, frames, dim]`` tensor per layer, first layer first.
-    ``frame_lengths``: ``[batch]`` count of leading frames that cover real audio.
+    ``frame_lengths``: ``[batch]`` count of leading frames that cover real audio, or one such
+    tensor per layer when layers differ in frame count.
     ``window_lengths``: ``[batch]`` frames of each clip's own input window when windows were
     trimmed (frames past it are batch padding); None when every clip saw the whole window."""
 
     hidden_states: list[torch.Tensor]
-    frame_lengths: torch.Tensor
+    frame_lengths: torch.Tensor | list[torch.Tensor]
     window_lengths: torch.Tensor | None = None
 
+    def layer_frame_lengths(self) -> list[torch.Tensor]:
+        if isinstance(self.frame_lengths, torch.Tensor):
+            return [self.frame_lengths] * len(self.hidden_states)
+        return list(self.frame_lengths)
 
-def pool(output: EncoderOutput, fixed_window: bool) -> torch.Tensor:
-    """``[batch, poolings, layers, dim]`` float32.
+
+def pool(output: EncoderOutput, fixed_window: bool, dim: int | None = None) -> torch.Tensor:
+    """``[batch, poolings, layers, dim]`` float32; layers narrower than ``dim`` (default: the
+    widest) are zero-padded.
 
     ``masked-mean`` averages the frames that cover real audio; ``padded-mean`` averages the
     encoder's input window, whole or trimmed (for encoders without a fixed window there is no
     padding to average, so it equals ``masked-mean``). Runs on the frames' device."""
-    hidden_states, frame_lengths = output.hidden_states, output.frame_lengths
-    frames = hidden_states[0].shape[1]
-    masked_weights = mean_weights(frame_lengths, frames)
+    width = dim or max(layer.shape[-1] for layer in output.hidden_states)
     windows = output.window_lengths
-    # Windows that all span the batch average like a full one (so trim on full clips equals full).
-    window_weights = None if windows is None or bool((windows == frames).all()) else mean_weights(windows, frames)
-    pooled_masked, pooled_padded = [], []
-    for layer in hidden_states:
+    pooled = []
+    for layer, frame_lengths in zip(output.hidden_states, output.layer_frame_lengths()):
         layer = layer.float()
-        masked = torch.einsum("bfd,bf->bd", layer, masked_weights)
-        pooled_masked.append(masked)
+        frames = layer.shape[1]
+        masked = torch.einsum("bfd,bf->bd", layer, mean_weights(frame_lengths, frames))
         if not fixed_window:
-            pooled_padded.append(masked)
-        elif window_weights is None:
-            pooled_padded.append(layer.mean(dim=1))
+            padded = masked
+        # Windows that all span the batch average like a full one (so trim on full clips equals full).
+        elif windows is None or bool((windows == frames).all()):
+            padded = layer.mean(dim=1)
         else:
-            pooled_padded.append(torch.einsum("bfd,bf->bd", layer, window_weights))
-    return torch.stack([torch.stack(pooled_masked, 1), torch.stack(pooled_padded, 1)], 1)
+            padded = torch.einsum("bfd,bf->bd", layer, mean_weights(windows, frames))
+        pooled.append(torch.nn.functional.pad(torch.stack([masked, padded], 1), (0, width - layer.shape[-1])))
+    return torch.stack(pooled, 2)
 
 
 def mean_weights(lengths: torch.Tensor, frames: int) -> torch.Tensor:
@@ -111,6 +121,8 @@ class Encoder(ABC, torch.nn.Module):
     num_layers: int
     dim: int
     window_seconds: float | None = None
+    #: Each layer's width when they differ (``dim`` is then the widest); None: all are ``dim``.
+    layer_dims: list[int] | None = None
     #: The half precision the weights were published in, if any (``--dtype auto`` on GPU).
     checkpoint_dtype: torch.dtype | None = None
     #: Where the weights came from, for result records (``weights``: hub id or path; ``revision``).
@@ -156,6 +168,11 @@ class Encoder(ABC, torch.nn.Module):
     def set_precision(self, dtype: torch.dtype) -> None:
         """Run the network in ``dtype`` (feature front ends keep float32)."""
         self.to(dtype)
+
+    @property
+    def widths(self) -> list[int]:
+        """Each layer's width."""
+        return list(self.layer_dims) if self.layer_dims else [self.dim] * self.num_layers
 
     @property
     def window_samples(self) -> int | None:
