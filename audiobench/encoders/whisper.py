@@ -19,7 +19,6 @@ exactly what ``full`` gives.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from importlib import resources
 from pathlib import Path
@@ -27,11 +26,11 @@ from typing import Any
 
 import torch
 import transformers
-from huggingface_hub import hf_hub_download
 from transformers import WhisperConfig
 from transformers.models.whisper.modeling_whisper import WhisperEncoder, WhisperModel
 
 from audiobench.encoders.base import Encoder, EncoderOutput
+from audiobench.encoders.checkpoints import checked_load, hub_commit, local_weights_hash
 from audiobench.encoders.features import HOP_LENGTH, SAMPLE_RATE, LogMel
 from audiobench.errors import ConfigError
 from audiobench.flops import encoder_flops
@@ -40,65 +39,12 @@ WINDOW_SECONDS = 30.0
 #: Config keys that name where a checkpoint came from, not what it computes.
 CONFIG_KEYS_NOT_NUMERICS = ("_name_or_path", "transformers_version")
 RANDOM_INIT_SEED = 0
-# What from_pretrained loads, in its order of preference: (single file, shard index).
-WEIGHT_FILES = (("model.safetensors", "model.safetensors.index.json"),
-                ("pytorch_model.bin", "pytorch_model.bin.index.json"))
 
 
 def shipped_config(architecture: str) -> WhisperConfig:
     """The architecture's config from ``audiobench/encoders/configs`` (no download)."""
     path = resources.files("audiobench.encoders").joinpath(f"configs/{architecture}.json")
     return WhisperConfig(**json.loads(path.read_text()))
-
-
-def loaded_weight_files(directory: Path) -> list[Path]:
-    """The weight files ``from_pretrained`` reads from ``directory`` (not every copy lying there)."""
-    for single, index in WEIGHT_FILES:
-        if (directory / single).is_file():
-            return [directory / single]
-        if (directory / index).is_file():
-            shards = sorted(set(json.loads((directory / index).read_text())["weight_map"].values()))
-            return [directory / shard for shard in shards]
-    raise ConfigError(f"no weights (model.safetensors or pytorch_model.bin) in {directory}",
-                      "pass a directory written by save_pretrained or audiobench export")
-
-
-def local_weights_hash(directory: Path) -> str:
-    """sha256 over the contents of the weight files a local checkpoint loads."""
-    digest = hashlib.sha256()
-    for path in loaded_weight_files(directory):
-        with path.open("rb") as f:
-            for block in iter(lambda: f.read(1 << 24), b""):
-                digest.update(block)
-    return digest.hexdigest()
-
-
-def hub_commit(repo_id: str) -> str:
-    """The commit of the hub snapshot just loaded, read from the local cache's snapshot path."""
-    try:
-        config_path = hf_hub_download(repo_id, "config.json")
-    except Exception:  # offline without that file cached: loading would have failed first
-        return "unknown"
-    return Path(config_path).parent.name
-
-
-def checked_load(cls: type, source: str | Path, must_have: str, option: str = "--weights") -> torch.nn.Module:
-    """``cls.from_pretrained`` that refuses a checkpoint whose encoder weights are missing
-    (transformers would silently initialise them at random) and turns load failures (including
-    a pickle that safe loading refuses) into one line naming ``option``."""
-    try:
-        model, info = cls.from_pretrained(source, output_loading_info=True)
-    except Exception as err:  # hub, network, corrupt file, unsafe pickle: all user-facing
-        first_line = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        raise ConfigError(f"{option} {source}: cannot load a Whisper checkpoint ({first_line})",
-                          "check the hub id and network, or pass a directory written by save_pretrained "
-                          "(safetensors)") from err
-    missing = [key for key in info.get("missing_keys", []) if key.startswith(must_have)]
-    if missing:
-        raise ConfigError(f"{option} {source}: {len(missing)} encoder weights are missing from the checkpoint "
-                          f"(e.g. {missing[0]}) and would be random",
-                          "export it with save_pretrained or audiobench export")
-    return model
 
 
 SAMPLES_PER_POSITION = HOP_LENGTH * 2  # 10 ms mel hop, then the stride-2 convolution
