@@ -96,13 +96,15 @@ def load_manifest(task: str, protocol: str | None = None, data_root: Path | str 
 
 
 def load_encoder(encoder: str | Encoder, weights: str | None = None, random_init: bool = False,
-                 window: str | None = None, trim_multiple: int = TRIM_MULTIPLE) -> Encoder:
+                 window: str | None = None, trim_multiple: int = TRIM_MULTIPLE,
+                 trust_remote_code: bool = False) -> Encoder:
     """The named encoder (or the one given), set to run ``window`` (``full`` or ``trim``, see
     ``Encoder.set_window``; None keeps its own, full for a new one); trim on an encoder that
     cannot is a ``ConfigError``."""
     from audiobench.encoders import Window, build_encoder
 
-    model = encoder if not isinstance(encoder, str) else build_encoder(encoder, weights, random_init)
+    model = encoder if not isinstance(encoder, str) else build_encoder(encoder, weights, random_init,
+                                                                      trust_remote_code=trust_remote_code)
     if window is not None:
         model.set_window(Window(window, trim_multiple))
     return model

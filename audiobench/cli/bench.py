@@ -15,7 +15,8 @@ from audiobench.cli.common import console, err_console
 
 
 def bench(encoder: str = common.ENCODER, weights: Optional[str] = common.WEIGHTS,
-          random_init: bool = common.RANDOM_INIT, device: str = common.DEVICE,
+          random_init: bool = common.RANDOM_INIT, trust_remote_code: bool = common.TRUST_REMOTE_CODE,
+          device: str = common.DEVICE,
           dtype: common.Dtype = common.DTYPE,
           window: list[str] = typer.Option(["full"], "--window", help="full | trim; repeat to sweep both."),
           trim_multiple: int = common.TRIM_MULTIPLE,
@@ -44,7 +45,7 @@ def bench(encoder: str = common.ENCODER, weights: Optional[str] = common.WEIGHTS
         ensure_writable(out, "--out", directory=False)
     resolved = resolve_device(device)
     windows = tuple(Window(mode, trim_multiple) for mode in dict.fromkeys(window))
-    model = build_encoder(encoder, weights, random_init)
+    model = build_encoder(encoder, weights, random_init, trust_remote_code=trust_remote_code)
     for each in windows:
         model.set_window(each)  # refuse trim for an encoder that cannot, before measuring anything
     precision = resolve_dtype(dtype, resolved, model)

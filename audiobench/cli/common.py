@@ -57,6 +57,8 @@ CACHE_DIR = typer.Option(None, "--cache-dir", help="Embedding cache; default $AU
                          "~/.cache/audiobench/embeddings.")
 WEIGHTS = typer.Option(None, "--weights", help="Hub id or local checkpoint directory.")
 RANDOM_INIT = typer.Option(False, "--random-init", help="Build the architecture untrained (no download).")
+TRUST_REMOTE_CODE = typer.Option(False, "--trust-remote-code", help="Let --encoder hf run model code shipped "
+                                 "with the checkpoint (auto_map); read that code first.")
 DEVICE = typer.Option("auto", "--device", parser=_device, metavar="auto|cpu|cuda|cuda:N",
                       help="Where to encode and probe.")
 DTYPE = typer.Option("auto", "--dtype", help="Precision; auto: float32 on CPU, the checkpoint's half precision on GPU "

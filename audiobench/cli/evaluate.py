@@ -15,6 +15,7 @@ from audiobench.errors import ConfigError
 from audiobench.files import ensure_writable
 
 if TYPE_CHECKING:
+    from audiobench.encoders import Encoder
     from audiobench.results import Result
     from audiobench.tasks.base import Manifest
 
@@ -23,6 +24,16 @@ SEEDS = typer.Option(1, "--seeds", min=1, help="Repeat the probe with N seeds (-
                      "keeps per-seed scores; per-fold scores are their mean.")
 WORKERS = typer.Option(None, "--workers", min=0, help="Audio decoding processes (default: cores - 1, at most 8).")
 RESULTS_DIR = typer.Option(Path("results"), "--results-dir", help="Where result JSON files are written.")
+
+
+def _encoder(name: str, weights: Optional[str], random_init: bool, trust_remote_code: bool) -> "Encoder":
+    """The built encoder, after saying what loading it skipped (e.g. an audio-LLM's language model)."""
+    from audiobench import api
+
+    encoder = api.load_encoder(name, weights, random_init, trust_remote_code=trust_remote_code)
+    if encoder.load_report:
+        err_console.print(f"{name}: {escape(encoder.load_report)}")
+    return encoder
 
 
 SUITE = typer.Option(None, "--suite", "-s", help="Run a suite: a shipped name (`audiobench list suites`) or a "
@@ -42,7 +53,8 @@ def run(encoder: str = common.ENCODER, task: Optional[list[str]] = RUN_TASKS, su
         results_dir: Path = RESULTS_DIR, weights: Optional[str] = common.WEIGHTS,
         random_init: bool = common.RANDOM_INIT, seed: int = SEED, seeds: int = SEEDS,
         skip_bad: bool = common.SKIP_BAD,
-        window: common.WindowName = common.WINDOW, trim_multiple: int = common.TRIM_MULTIPLE) -> None:
+        window: common.WindowName = common.WINDOW, trim_multiple: int = common.TRIM_MULTIPLE,
+        trust_remote_code: bool = common.TRUST_REMOTE_CODE) -> None:
     """Embed a task's clips (cached) and probe them: one result JSON (--layer all: one result
     holding every layer's curve, headed by the best layer on validation). With --suite, run
     every entry of the suite (each task embedded once) and print the suite's leaderboard.
@@ -75,7 +87,8 @@ def run(encoder: str = common.ENCODER, task: Optional[list[str]] = RUN_TASKS, su
     api.check_options(encoder, task, device, dtype, pooling, probe, window, trim_multiple)
     api.refuse_ranks("run")
     manifest = _manifest(task, protocol, data_root)
-    results = api.run(encoder, manifest, probe=probe, layer=layer, pooling=pooling, seed=seed, seeds=seeds,
+    model = _encoder(encoder, weights, random_init, trust_remote_code)
+    results = api.run(model, manifest, probe=probe, layer=layer, pooling=pooling, seed=seed, seeds=seeds,
                       device=device,
                       dtype=dtype, batch_size=batch_size, workers=workers, cache_dir=cache_dir,
                       results_dir=results_dir, weights=weights, random_init=random_init, skip_bad=skip_bad,
@@ -94,7 +107,8 @@ def embed_command(encoder: str = common.ENCODER, task: str = common.TASK, protoc
                   export: Optional[Path] = typer.Option(None, "--export",
                                                         help="Also write FILE.npz for use outside audiobench."),
                   pooling: common.Pooling = common.POOLING, window: common.WindowName = common.WINDOW,
-                  trim_multiple: int = common.TRIM_MULTIPLE) -> None:
+                  trim_multiple: int = common.TRIM_MULTIPLE,
+                  trust_remote_code: bool = common.TRUST_REMOTE_CODE) -> None:
     """Embed a task's clips into the cache (every layer, both poolings).
 
     Under `torchrun --nproc-per-node N -m audiobench embed ...` (one node, or many through
@@ -110,7 +124,8 @@ def embed_command(encoder: str = common.ENCODER, task: str = common.TASK, protoc
     if export:
         ensure_writable(export, "--export", directory=False)
     manifest = _manifest(task, protocol, data_root)
-    embedding = api.embed(encoder, manifest, cache_dir=cache_dir, weights=weights, random_init=random_init,
+    model = _encoder(encoder, weights, random_init, trust_remote_code)
+    embedding = api.embed(model, manifest, cache_dir=cache_dir, weights=weights, random_init=random_init,
                           device=device, dtype=dtype, batch_size=batch_size, workers=workers,
                           skip_bad=skip_bad, window=window, trim_multiple=trim_multiple,
                           progress=common.progress_bar, notify=_note)
@@ -137,7 +152,8 @@ def probe_command(encoder: str = common.ENCODER, task: str = common.TASK, protoc
                   weights: Optional[str] = common.WEIGHTS, random_init: bool = common.RANDOM_INIT,
                   seed: int = SEED, seeds: int = SEEDS, skip_bad: bool = common.SKIP_BAD,
                   window: common.WindowName = common.WINDOW,
-                  trim_multiple: int = common.TRIM_MULTIPLE) -> None:
+                  trim_multiple: int = common.TRIM_MULTIPLE,
+                  trust_remote_code: bool = common.TRUST_REMOTE_CODE) -> None:
     """Probe embeddings already in the cache (run `audiobench embed` first); never encodes.
 
     Example: audiobench probe --encoder whisper-base --task esc50 --layer all --pooling padded-mean
@@ -147,7 +163,8 @@ def probe_command(encoder: str = common.ENCODER, task: str = common.TASK, protoc
     api.check_options(encoder, task, device, dtype, pooling, probe, window, trim_multiple)
     api.refuse_ranks("probe")
     manifest = _manifest(task, protocol, data_root)
-    results = api.probe(encoder, manifest, probe=probe, layer=layer, pooling=pooling, seed=seed, seeds=seeds,
+    model = _encoder(encoder, weights, random_init, trust_remote_code)
+    results = api.probe(model, manifest, probe=probe, layer=layer, pooling=pooling, seed=seed, seeds=seeds,
                         device=device,
                         dtype=dtype, cache_dir=cache_dir, results_dir=results_dir, weights=weights,
                         random_init=random_init, skip_bad=skip_bad, window=window, trim_multiple=trim_multiple,

@@ -127,6 +127,8 @@ class Encoder(ABC, torch.nn.Module):
     checkpoint_dtype: torch.dtype | None = None
     #: Where the weights came from, for result records (``weights``: hub id or path; ``revision``).
     provenance: dict[str, Any] = {}
+    #: One line on what loading did besides the obvious (e.g. tensors skipped), shown by the CLI.
+    load_report: str | None = None
     #: Bump when the wrapper's numerics change, so cached embeddings are recomputed.
     wrapper_version: str = "1"
     #: Whether ``set_window(Window("trim"))`` is supported (a fixed window the encoder can shorten).

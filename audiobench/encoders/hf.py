@@ -128,8 +128,6 @@ class HFEncoder(Encoder):
     model_types: ClassVar[tuple[str, ...]] = ()
     family: ClassVar[str] = ""
     wrapper_version = "1"
-    #: One line on what loading did beyond the obvious (e.g. tensors skipped), for the CLI.
-    load_report: str | None = None
     tower_load: TowerLoad | None = None
 
     def __init__(self, name: str, checkpoint: Checkpoint | None, random_init: bool, trust_remote_code: bool = False,
