@@ -28,11 +28,15 @@ def import_object(spec: str) -> object:
 class Registry(Generic[T]):
     """Maps names to objects of one kind (``kind`` is used in error messages)."""
 
-    def __init__(self, kind: str, entry_point_group: str | None = None) -> None:
+    def __init__(self, kind: str, entry_point_group: str | None = None, expected: type | None = None) -> None:
         self.kind = kind
         self.entry_point_group = entry_point_group
+        #: What every entry must be (a plug-in registering anything else is reported as broken).
+        self.expected = expected
         self._entries: dict[str, T | str] = {}
         self._entry_points_loaded = entry_point_group is None
+        #: Entry points ignored because a built-in already holds their name: name -> "module:attr".
+        self.shadowing: dict[str, str] = {}
 
     def register(self, name: str, obj: T | str | None = None) -> Callable[[T], T] | T | str:
         """Register ``obj`` (or a lazy ``"module:attr"`` string) under ``name``.
@@ -59,7 +63,9 @@ class Registry(Generic[T]):
             return
         self._entry_points_loaded = True
         for entry_point in metadata.entry_points(group=self.entry_point_group):
-            if entry_point.name not in self._entries:
+            if entry_point.name in self._entries:
+                self.shadowing[entry_point.name] = entry_point.value
+            else:
                 self._entries[entry_point.name] = entry_point.value
 
     def names(self) -> list[str]:
@@ -89,5 +95,8 @@ class Registry(Generic[T]):
             except (ImportError, AttributeError) as err:  # a broken plug-in must not look like our bug
                 raise PluginError(f"{self.kind} '{name}' ({entry}) cannot be imported: {err}",
                                   "reinstall or uninstall the package that provides it") from err
+            if self.expected is not None and not isinstance(entry, self.expected):
+                raise PluginError(f"{self.kind} '{name}' ({self._entries[name]}) registers a {type(entry).__name__}, "
+                                  f"not an {self.expected.__name__}", "fix or uninstall the package that provides it")
             self._entries[name] = entry
         return entry  # type: ignore[return-value]

@@ -9,13 +9,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from audiobench.encoders.spec import EncoderSpec
-from audiobench.errors import PluginError
 from audiobench.registry import Registry
 
 if TYPE_CHECKING:
     from audiobench.encoders.base import Encoder, EncoderOutput, Window
 
-ENCODERS: Registry[EncoderSpec] = Registry("encoder", entry_point_group="audiobench.encoders")
+ENCODERS: Registry[EncoderSpec] = Registry("encoder", entry_point_group="audiobench.encoders", expected=EncoderSpec)
 
 ENCODERS.register("logmel", EncoderSpec(
     name="logmel", builder="audiobench.encoders.logmel:LogMelStatistics",
@@ -84,22 +83,20 @@ for _name, (_family, _hub_id, _revision, _params, _layers, _width) in _HF_ENTRIE
         name=_name, builder=HF, default_weights=_hub_id, kwargs={"revision": _revision},
         description=f"{_family} ({_hub_id}@{_revision})", parameters=_params, family=_family,
         window_seconds=_window, sample_rate=_rate, layers=_layers, width=_width))
-for _family, (_micro, _window, _) in _FAMILIES.items():
+_MICRO_WINDOWS = {"ast": 2.575, "clap": 2.0, "qwen2-audio": 2.0, "voxtral": 2.0, "af-whisper": 2.0}
+for _family, (_micro, _, _) in _FAMILIES.items():
     ENCODERS.register(f"{_micro}-micro", EncoderSpec(
         name=f"{_micro}-micro", builder=HF, kwargs={"micro": _micro},
         description=f"a 2-layer, 32-wide {_family} for demos and tests (use with --random-init)",
-        parameters="<0.2M", family=_family))
+        parameters="<0.2M", family=_family, window_seconds=_MICRO_WINDOWS.get(_micro), sample_rate=16_000,
+        layers="3", width="16-32" if _micro == "clap" else "32"))
 
 
 def build_encoder(name: str, weights: str | None = None, random_init: bool = False,
                   window: "Window | None" = None, trust_remote_code: bool = False) -> "Encoder":
     """Build a registered encoder; ``window`` trims its fixed window (see ``Encoder.set_window``);
     ``trust_remote_code`` lets ``hf`` run model code shipped with a checkpoint."""
-    spec = ENCODERS.get(name)
-    if not isinstance(spec, EncoderSpec):  # a plug-in that registered something else
-        raise PluginError(f"encoder '{name}' is registered as a {type(spec).__name__}, not an EncoderSpec",
-                          "fix or uninstall the package that provides it")
-    encoder = spec.build(weights=weights, random_init=random_init, trust_remote_code=trust_remote_code)
+    encoder = ENCODERS.get(name).build(weights=weights, random_init=random_init, trust_remote_code=trust_remote_code)
     if window is not None:
         encoder.set_window(window)
     return encoder
