@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from audiobench.cli.common import console
@@ -13,16 +14,22 @@ from audiobench.tasks import TASKS
 
 def list_encoders() -> None:
     table = Table(title="Encoders")
-    for column in ("name", "default weights", "parameters", "description"):
+    for column in ("name", "family", "window", "sample rate", "layers", "width", "parameters", "default weights"):
         table.add_column(column)
     for name in ENCODERS.names():
         try:
             spec = ENCODERS.get(name)
         except PluginError as err:
-            table.add_row(name, "-", "-", f"[red]broken plug-in:[/] {err.message}")
+            table.add_row(name, f"[red]broken plug-in:[/] {escape(err.message)}")
             continue
-        table.add_row(name, spec.default_weights or "-", spec.parameters or "-", spec.description)
+        window = f"{spec.window_seconds:g} s" if spec.window_seconds else "-"
+        rate = f"{spec.sample_rate / 1000:g} kHz" if spec.sample_rate else "-"
+        table.add_row(name, spec.family or "-", window, rate, spec.layers or "-", spec.width or "-",
+                      spec.parameters or "-", spec.default_weights or "-")
     console.print(table)
+    for name, value in ENCODERS.shadowing.items():
+        console.print(f"[yellow]note:[/] plug-in {escape(value)} registers '{name}', the name of a built-in "
+                      "encoder, and is ignored; rename its entry point")
 
 
 def list_tasks() -> None:
