@@ -32,6 +32,7 @@ COMMAND_MODULES = [
     "audiobench.cli.plot",
     "audiobench.cli.train",
     "audiobench.cli.bench",
+    "audiobench.cli.validate",
 ]
 
 
