@@ -44,6 +44,13 @@ ENTRIES = {
                                 mlp_ratio=2.0, enable_fusion=False),
              tf.ClapFeatureExtractor(feature_size=16, sampling_rate=16_000, hop_length=160, max_length_s=2,
                                      fft_window_size=400, frequency_max=8000, truncation="rand_trunc")),
+    "pe-audio": (tf.PeAudioConfig(
+        audio_config={"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2,
+                      "head_dim": 16, "dac_config": {"downsampling_ratios": [2, 4, 5], "encoder_hidden_size": 4,
+                                                     "codebook_dim": 8}},
+        text_config={**TEXT, "pad_token_id": 0, "bos_token_id": 1, "eos_token_id": 2, "cls_token_id": 1,
+                     "sep_token_id": 2}),
+        tf.PeAudioFeatureExtractor(sampling_rate=16_000, hop_length=40)),
     "qwen2-audio": (tf.Qwen2AudioConfig(audio_config=WHISPER_TOWER, text_config=dict(model_type="qwen2", **TEXT)),
                     whisper_extractor()),
     "voxtral": (tf.VoxtralConfig(audio_config=dict(WHISPER_TOWER, num_attention_heads=2, num_hidden_layers=2,

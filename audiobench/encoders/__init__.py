@@ -57,7 +57,7 @@ ENCODERS.register("hf", EncoderSpec(
 _FAMILIES = {  # family: (micro config, window s, sample rate)
     "wav2vec2": ("wav2vec2", None, 16_000), "HuBERT": ("hubert", None, 16_000), "WavLM": ("wavlm", None, 16_000),
     "data2vec-audio": ("data2vec-audio", None, 16_000), "AST": ("ast", 10.24, 16_000),
-    "CLAP (HTS-AT)": ("clap", 10.0, 48_000), "Qwen2-Audio tower": ("qwen2-audio", 30.0, 16_000),
+    "CLAP (HTS-AT)": ("clap", 10.0, 48_000), "PE audio": ("pe-audio", None, 48_000), "Qwen2-Audio tower": ("qwen2-audio", 30.0, 16_000),
     "Voxtral tower": ("voxtral", 30.0, 16_000), "AF-Whisper (Audio Flamingo 3)": ("af-whisper", 30.0, 16_000),
 }
 _HF_ENTRIES = {  # name: (family, hub id, revision, parameters, layers, width)
@@ -72,6 +72,7 @@ _HF_ENTRIES = {  # name: (family, hub id, revision, parameters, layers, width)
     "clap-htsat": ("CLAP (HTS-AT)", "laion/clap-htsat-unfused", "main", "28M (audio tower)", "5", "96-768"),
     "clap-larger-general": ("CLAP (HTS-AT)", "laion/larger_clap_general", "main", "87M (audio tower)", "5",
                             "128-1024"),
+    "pe-audio": ("PE audio", "facebook/pe-a-frame-base", "main", "", "", ""),
     "qwen2-audio": ("Qwen2-Audio tower", "Qwen/Qwen2-Audio-7B", "main", "0.64B of 8.4B", "33", "1280"),
     "voxtral-mini": ("Voxtral tower", "mistralai/Voxtral-Mini-3B-2507", "main", "0.64B of 4.7B", "33", "1280"),
     "af-whisper": ("AF-Whisper (Audio Flamingo 3)", "nvidia/audio-flamingo-3-hf", "main", "0.64B of 8.3B", "33",

@@ -19,6 +19,8 @@ Families and what "frames" are (masked-mean averages the valid ones; padded-mean
 - CLAP (HTS-AT): 10 s window; short clips are repeated to fill it (``repeatpad``, as the feature
   extractor does); frames are each stage's tokens in time-major order; a token is valid when it
   starts inside the clip's first copy. Stages differ in width and token count.
+- PE audio: no window; a CLS token (left out) then one token per 40 ms codec hop; valid: the
+  hops that start inside the clip (the encoder's own ``output_mask``).
 - Whisper-derived towers: 30 s window, 20 ms frames, ``ceil(samples / 320)`` valid; Qwen2-Audio
   and AF3 mask padded frames in attention as their LLMs do, and their last hidden state (after
   the stride-2 average pool and layer norm) has 40 ms frames.
@@ -370,6 +372,35 @@ class WhisperTower(HFEncoder):
         return create_bidirectional_mask(config=self.model.config, inputs_embeds=dummy, attention_mask=mask_2d)
 
 
+class PerceptionEncoderAudio(HFEncoder):
+    """Meta's Perception Encoder audio branch: a DAC codec encoder (40 ms hop at 48 kHz), then a
+    transformer over a CLS token + one token per hop. Frames are the tokens after the CLS."""
+
+    model_types = ("pe_audio", "pe_audio_encoder")
+    family = "PE audio"
+
+    def load_model(self, checkpoint: Checkpoint) -> torch.nn.Module:
+        """Only the audio encoder: from a ``PeAudioModel`` checkpoint its ``audio_encoder.*``
+        tensors, the text model never read."""
+        if checkpoint.model_type == "pe_audio_encoder":
+            return checked_load(transformers.PeAudioEncoder, checkpoint.local or checkpoint.source, "",
+                                revision=checkpoint.revision)
+        return load_tower_of(self, checkpoint, "audio_encoder.")
+
+    def random_model(self, config: Any) -> torch.nn.Module:
+        return transformers.PeAudioEncoder(self.tower_config(config))
+
+    def encode(self, clips: list[np.ndarray], lengths: torch.Tensor, device: torch.device) -> EncoderOutput:
+        inputs = self.feature_extractor(clips, sampling_rate=self.sample_rate, return_tensors="pt")
+        values, mask = (torch.as_tensor(np.asarray(inputs[key])) for key in ("input_values", "padding_mask"))
+        output = self.model(self.to_model(values, device), padding_mask=mask.to(device), output_hidden_states=True)
+        frames = output.last_hidden_state.shape[1]
+        # every state but the last (after the output projection) still carries the CLS token first
+        hidden = [layer[:, 1:] if layer.shape[1] == frames + 1 else layer for layer in output.hidden_states]
+        valid = output.output_mask.sum(-1).clamp(1, frames)  # hops that start inside the clip
+        return EncoderOutput(hidden, valid.to(device))
+
+
 def load_tower_of(encoder: HFEncoder, checkpoint: Checkpoint, prefix: str) -> torch.nn.Module:
     """The tower under ``prefix``, read alone from the checkpoint's shards; records what was skipped."""
     from audiobench.encoders.towers import load_tower
@@ -379,7 +410,8 @@ def load_tower_of(encoder: HFEncoder, checkpoint: Checkpoint, prefix: str) -> to
     return model
 
 
-FAMILIES: tuple[type[HFEncoder], ...] = (SpeechSSL, AudioSpectrogramTransformer, ClapAudio, WhisperTower)
+FAMILIES: tuple[type[HFEncoder], ...] = (SpeechSSL, AudioSpectrogramTransformer, ClapAudio, PerceptionEncoderAudio,
+                                         WhisperTower)
 
 
 def build(name: str, weights: str | None, random_init: bool = False, revision: str | None = None,

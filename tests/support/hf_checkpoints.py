@@ -14,7 +14,7 @@ TEXT = {"vocab_size": 64, "hidden_size": 32, "intermediate_size": 64, "num_hidde
 # micro config -> the class the hub checkpoint is published as
 PUBLISHED = {
     "wav2vec2": tf.Wav2Vec2ForCTC, "hubert": tf.HubertModel, "wavlm": tf.WavLMModel,
-    "data2vec-audio": tf.Data2VecAudioModel, "ast": tf.ASTForAudioClassification, "clap": tf.ClapModel,
+    "data2vec-audio": tf.Data2VecAudioModel, "ast": tf.ASTForAudioClassification, "clap": tf.ClapModel, "pe-audio": tf.PeAudioModel,
     "qwen2-audio": tf.Qwen2AudioForConditionalGeneration, "voxtral": tf.VoxtralForConditionalGeneration,
     "af-whisper": tf.AudioFlamingo3ForConditionalGeneration,
 }

@@ -54,6 +54,10 @@ def reference(micro: str, directory: Path, audio: list[np.ndarray]) -> list[torc
         f = (config.num_mel_bins - config.patch_size) // config.frequency_stride + 1
         # tokens are frequency-major; audiobench orders them by time
         return [s[:, 2:].reshape(len(audio), f, -1, s.shape[-1]).transpose(1, 2).flatten(1, 2) for s in states]
+    if micro == "pe-audio":  # the CLS token first, then one token per codec hop
+        inputs = extractor(audio, sampling_rate=rate, return_tensors="pt")
+        states = model.audio_encoder(**inputs, output_hidden_states=True).hidden_states
+        return [s[:, 1:] for s in states[:-1]] + [states[-1]]
     if micro == "clap":
         inputs = extractor(audio, sampling_rate=rate, return_tensors="pt")
         return list(model.audio_model(**inputs, output_hidden_states=True).hidden_states)  # [b, c, h, w]
@@ -121,6 +125,7 @@ def test_valid_frames_follow_each_family_rule(encoded: dict[str, tuple[Encoder, 
     assert valid["clap"] == [[204, 92], [52, 24], [52, 24]]  # 160, 70 of 201 mel frames, stretched to 256
     assert valid["qwen2-audio"] == [[80, 35], [80, 35], [40, 17]]
     assert valid["voxtral"] == [[80, 35]] * 3
+    assert valid["pe-audio"] == [[640, 280]] * 3  # 40-sample hops
 
 
 def test_audio_llm_tower_reads_only_its_tensors(checkpoints: dict[str, Path],
