@@ -16,8 +16,9 @@ a different order for different batch shapes; anything above is a real dependenc
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import torch
 

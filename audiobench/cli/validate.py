@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import typer
 from rich.markup import escape
 
@@ -13,7 +11,7 @@ from audiobench.cli.common import console, err_console
 
 def validate_encoder_command(
         target: str = typer.Argument(..., help="MODULE:OBJECT of an EncoderSpec or Encoder, e.g. my_encoders:spec."),
-        weights: Optional[str] = common.WEIGHTS, random_init: bool = common.RANDOM_INIT) -> None:
+        weights: str | None = common.WEIGHTS, random_init: bool = common.RANDOM_INIT) -> None:
     """Check an encoder plug-in: shapes, frame counts, determinism, batch invariance, fingerprint.
 
     Prints one line per failed check and exits with 1 if any failed.

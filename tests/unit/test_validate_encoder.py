@@ -45,7 +45,7 @@ not_a_spec = 42
 def plugins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The README's example as ``my_encoders.py`` and a broken plug-in, importable, with a
     distribution whose entry points register a wrong type and shadow ``logmel``."""
-    example = re.search(r"```python\n# my_encoders.py\n(.*?)```", README.read_text(), re.S)
+    example = re.search(r"```python\n# my_encoders.py\n(.*?)```", README.read_text(), re.DOTALL)
     assert example, "README lost its example plug-in"
     (tmp_path / "my_encoders.py").write_text(example.group(1))
     (tmp_path / "broken_encoders.py").write_text(textwrap.dedent(BROKEN))
