@@ -171,7 +171,10 @@ def test_an_unknown_key_is_one_line(mixture: Path, tmp_path: Path, capsys) -> No
 
 
 def test_the_deepspeed_launchers_local_rank_is_accepted(tmp_path: Path, capsys, monkeypatch) -> None:
-    monkeypatch.delenv("LOCAL_RANK", raising=False)
+    # setenv first: delenv of an unset variable records nothing, so the LOCAL_RANK the CLI sets
+    # would leak into later tests (a trainer test then starts torch.distributed).
+    monkeypatch.setenv("LOCAL_RANK", "")
+    monkeypatch.delenv("LOCAL_RANK")
     # deepspeed --no_python runs `audiobench --local_rank=N train ...`: the argument reaches the
     # command line before `train`, and the recipe is then read as usual.
     assert main(["--local_rank=0", "train", "--recipe", "no-such-recipe", "--data", "x.jsonl",
