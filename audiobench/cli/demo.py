@@ -12,8 +12,9 @@ from audiobench.cli.common import console, err_console, progress_bar
 from audiobench.cli.compare import suite_leaderboard
 from audiobench.files import ensure_writable
 
-#: whisper-micro: Whisper's code path at a size a laptop CPU encodes in seconds.
-DEMO_ENCODERS = (("logmel", False), ("whisper-micro", True))
+#: whisper-micro and wav2vec2-micro: Whisper's and a speech-SSL model's code paths (random init)
+#: at a size a laptop CPU encodes in seconds.
+DEMO_ENCODERS = (("logmel", False), ("whisper-micro", True), ("wav2vec2-micro", True))
 #: The shipped suite the demo runs (audiobench/suites/demo.yaml).
 DEMO_SUITE = "demo"
 #: The demo's default output: untracked, so running it never rewrites the committed baseline.
@@ -30,7 +31,7 @@ def demo(workdir: Optional[Path] = typer.Option(None, "--workdir", help="Where t
          results_dir: Path = typer.Option(SCRATCH, "--results-dir", help="Where result files are written (a "
                                           "scratch folder, ignored by git; never the committed results/demo).")) -> None:
     """Synthesise the tiny trees and run the `demo` suite (ESC-50, GTZAN and Speech Commands) with
-    logmel and a random-init whisper-micro, then print the leaderboard. No network.
+    logmel and random-init whisper-micro and wav2vec2-micro, then print the leaderboard. No network.
 
     The committed baseline is results/demo; check a fresh run against it with
     `audiobench check demo-results --baseline results/demo`."""
