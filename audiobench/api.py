@@ -231,7 +231,8 @@ def probe_embedding(embedding: Embedding, *, probe: str = "logistic", layer: str
 
 def probe(encoder: str | Encoder, task: str | Manifest, *, protocol: str | None = None, probe: str = "logistic",
           layer: str | int = "last", pooling: str = "masked-mean", seed: int = 0, seeds: int = 1,
-          device: str = "auto", dtype: str = "auto", data_root: Path | str | None = None, cache_dir: Path | str | None = None,
+          device: str = "auto", dtype: str = "auto", data_root: Path | str | None = None,
+          cache_dir: Path | str | None = None,
           results_dir: Path | str | None = DEFAULT_RESULTS_DIR, weights: str | None = None,
           random_init: bool = False, skip_bad: bool = False, window: str | None = None,
           trim_multiple: int = TRIM_MULTIPLE, progress: Progress = no_progress) -> list[Result]:

@@ -104,7 +104,8 @@ def paired_test(baseline: Predictions, other: Predictions) -> PairedTest | None:
     if len(folds) == 1:
         return PairedTest(len(common), baseline_only, other_only, mcnemar_exact(baseline_only, other_only))
     keys = {fold: sorted(k for k in common if k[0] == fold) for fold in folds}
-    p_value = permutation_p({f: [base[k] for k in keys[f]] for f in folds}, {f: [oth[k] for k in keys[f]] for f in folds})
+    p_value = permutation_p({f: [base[k] for k in keys[f]] for f in folds},
+                            {f: [oth[k] for k in keys[f]] for f in folds})
     return PairedTest(len(common), baseline_only, other_only, p_value, "permutation")
 
 

@@ -17,8 +17,8 @@ BLOCK = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "i
 CONV = {"conv_dim": (32,) * 7, "num_conv_pos_embeddings": 16, "num_conv_pos_embedding_groups": 2}
 TEXT = {"vocab_size": 64, "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2,
             "num_key_value_heads": 1}
-WHISPER_TOWER = {"num_mel_bins": 16, "encoder_layers": 2, "encoder_attention_heads": 2, "encoder_ffn_dim": 64, "d_model": 32,
-                     "max_source_positions": 100}
+WHISPER_TOWER = {"num_mel_bins": 16, "encoder_layers": 2, "encoder_attention_heads": 2, "encoder_ffn_dim": 64,
+                 "d_model": 32, "max_source_positions": 100}
 
 
 def ssl_extractor(attention_mask: bool) -> tf.Wav2Vec2FeatureExtractor:

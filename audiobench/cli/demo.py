@@ -29,7 +29,8 @@ NEXT_STEPS = """[bold]Next, on real data and real weights[/] (GPU recommended):
 def demo(workdir: Optional[Path] = typer.Option(None, "--workdir", help="Where to write data and cache "
                                                 "(default: a temporary directory)."),
          results_dir: Path = typer.Option(SCRATCH, "--results-dir", help="Where result files are written (a "
-                                          "scratch folder, ignored by git; never the committed results/demo).")) -> None:
+                                          "scratch folder, ignored by git; never the committed results/demo).")
+         ) -> None:
     """Synthesise the tiny trees and run the `demo` suite (ESC-50, GTZAN and Speech Commands) with
     logmel and random-init whisper-micro and wav2vec2-micro, then print the leaderboard. No network.
 

@@ -57,7 +57,8 @@ ENCODERS.register("hf", EncoderSpec(
 _FAMILIES = {  # family: (micro config, window s, sample rate)
     "wav2vec2": ("wav2vec2", None, 16_000), "HuBERT": ("hubert", None, 16_000), "WavLM": ("wavlm", None, 16_000),
     "data2vec-audio": ("data2vec-audio", None, 16_000), "AST": ("ast", 10.24, 16_000),
-    "CLAP (HTS-AT)": ("clap", 10.0, 48_000), "PE audio": ("pe-audio", None, 48_000), "Qwen2-Audio tower": ("qwen2-audio", 30.0, 16_000),
+    "CLAP (HTS-AT)": ("clap", 10.0, 48_000), "PE audio": ("pe-audio", None, 48_000),
+    "Qwen2-Audio tower": ("qwen2-audio", 30.0, 16_000),
     "Voxtral tower": ("voxtral", 30.0, 16_000), "AF-Whisper (Audio Flamingo 3)": ("af-whisper", 30.0, 16_000),
 }
 _HF_ENTRIES = {  # name: (family, hub id, revision, parameters, layers, width)

@@ -17,7 +17,8 @@ from huggingface_hub import hf_hub_download
 from audiobench.errors import ConfigError
 
 # What from_pretrained loads, in its order of preference: (single file, shard index).
-WEIGHT_FILES = (("model.safetensors", "model.safetensors.index.json"), ("pytorch_model.bin", "pytorch_model.bin.index.json"))
+WEIGHT_FILES = (("model.safetensors", "model.safetensors.index.json"),
+                ("pytorch_model.bin", "pytorch_model.bin.index.json"))
 
 
 def loaded_weight_files(directory: Path) -> list[Path]:
@@ -80,5 +81,6 @@ def checked_load(cls: type, source: str | Path, must_have: str, option: str = "-
     missing = [key for key in info.get("missing_keys", []) if key.startswith(must_have)]
     if missing:
         raise ConfigError(f"{option} {source}: {len(missing)} encoder weights are missing from the checkpoint "
-                          f"(e.g. {missing[0]}) and would be random", "export it with save_pretrained or audiobench export")
+                          f"(e.g. {missing[0]}) and would be random",
+                          "export it with save_pretrained or audiobench export")
     return model

@@ -253,7 +253,8 @@ class AudioSpectrogramTransformer(HFEncoder):
         hidden = [time_major(layer[:, 2:], starts) for layer in output.hidden_states]
         window, shift = int(0.025 * self.sample_rate), self.sample_rate // 100
         fbank_frames = torch.div(lengths - window, shift, rounding_mode="floor") + 1
-        columns = torch.div(fbank_frames.clamp(min=1) + config.time_stride - 1, config.time_stride, rounding_mode="floor")
+        columns = torch.div(fbank_frames.clamp(min=1) + config.time_stride - 1, config.time_stride,
+                            rounding_mode="floor")
         valid = columns.clamp(1, self.time_patches) * self.freq_patches
         return EncoderOutput(hidden, valid.to(device))
 

@@ -54,7 +54,8 @@ def weight_map(checkpoint: Checkpoint) -> dict[str, str]:
                       "audio-LLM towers are read from safetensors checkpoints as published on the hub")
 
 
-def load_tower(checkpoint: Checkpoint, build: Callable[[], torch.nn.Module], prefix: str) -> tuple[torch.nn.Module, TowerLoad]:
+def load_tower(checkpoint: Checkpoint, build: Callable[[], torch.nn.Module],
+               prefix: str) -> tuple[torch.nn.Module, TowerLoad]:
     """The tower ``build()`` makes, with the checkpoint's tensors under ``prefix`` (e.g.
     ``audio_tower.``, wherever it sits in the name), the prefix stripped."""
     names = weight_map(checkpoint)
@@ -80,7 +81,8 @@ def load_tower(checkpoint: Checkpoint, build: Callable[[], torch.nn.Module], pre
                           f"(e.g. {result.missing_keys[0]}) and would be random", "pass the complete checkpoint")
     if result.unexpected_keys:
         raise ConfigError(f"--weights {checkpoint.source}: tower tensors the {type(model).__name__} has no place for "
-                          f"(e.g. {result.unexpected_keys[0]})", "is the checkpoint's audio_config the one it was saved with?")
+                          f"(e.g. {result.unexpected_keys[0]})",
+                          "is the checkpoint's audio_config the one it was saved with?")
     shards = set(names.values())
     report = TowerLoad(len(tower), len(names) - len(tower), len(set(tower.values())),
                        len(shards) - len(set(tower.values())), digest.hexdigest())
