@@ -4,6 +4,9 @@ every layer both ways, and write the cache chunk by chunk.
 Only clips missing from the cache are decoded and encoded; a repeated run is a pure cache hit
 and an interrupted run resumes from its last finished chunk. Clips that fail to decode abort
 the run, or with ``skip_bad`` are recorded in the cache as failed and reported.
+
+One module (about 400 lines) on purpose: decoding, batching, the OOM retry, rank sharding and
+the cache claims are one loop whose order matters, and splitting it would hide that order.
 """
 
 from __future__ import annotations

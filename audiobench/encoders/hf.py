@@ -24,6 +24,9 @@ Families and what "frames" are (masked-mean averages the valid ones; padded-mean
 - Whisper-derived towers: 30 s window, 20 ms frames, ``ceil(samples / 320)`` valid; Qwen2-Audio
   and AF3 mask padded frames in attention as their LLMs do, and their last hidden state (after
   the stride-2 average pool and layer norm) has 40 ms frames.
+
+One module (about 430 lines) on purpose: every family shares the checkpoint resolution, the
+feature-extractor call and the pooling contract; what differs per family is a few lines each.
 """
 
 from __future__ import annotations

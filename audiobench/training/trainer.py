@@ -12,6 +12,9 @@ A run folder holds ``config.yaml`` (the resolved recipe), ``data_report.json`` (
 domain, what was dropped and why, the bad clips), ``tokenizer/``, ``checkpoint-N/`` folders
 (complete once ``complete.json`` is in them), ``log.jsonl`` and, when finished, ``final/`` (the
 full model and its tokenizer; ``audiobench export`` keeps its encoder).
+
+One module (about 450 lines) on purpose: the ``Seq2SeqTrainer`` subclass and the run set-up
+it needs (data, batch derivation, resume) are read together when the engine's hooks change.
 """
 
 from __future__ import annotations
