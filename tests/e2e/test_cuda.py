@@ -17,7 +17,7 @@ from audiobench.extraction import EmbedOptions, embed, resolve_dtype
 from audiobench.tasks import get_task
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-CUDA = torch.device("cuda")
+CUDA = torch.device("cuda", 0)  # an index: set_per_process_memory_fraction refuses a bare "cuda" (torch 2.11)
 
 
 def noise(batch: int, seconds: float) -> tuple[torch.Tensor, torch.Tensor]:
