@@ -1,0 +1,177 @@
+"""Where the GPU time of training and extraction goes, below the engine: whisper-large-v3
+(random init) timed as bare PyTorch steps, to set against what ``gpu_train_check.py`` (the
+trainer) and ``audiobench bench`` (the extraction pipeline) reach on the same GPU.
+
+Training: one micro-batch of 8 clips of 30 s (forward and backward, bf16 autocast over float32
+weights, as the trainer runs it) with non-reentrant gradient checkpointing on and off, and one
+with the weights in bf16. Extraction: the encoder on a batch of 64 in bf16, with and without
+every layer's hidden states, eager and under ``torch.compile``. Then a profile of one
+checkpointed training micro-batch: the kernels that take the most GPU time.
+
+    python tests/bench/gpu_step_check.py --out gpu-step          # on a GPU, about two minutes
+    python tests/bench/gpu_step_check.py --tiny --device cpu --out /tmp/s   # checks the script
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from transformers import WhisperConfig, WhisperForConditionalGeneration
+
+from audiobench.encoders.whisper import shipped_config
+from audiobench.flops import encoder_flops, forward_flops, training_flops_per_sample
+
+TINY = {"d_model": 64, "encoder_layers": 2, "decoder_layers": 2, "encoder_attention_heads": 2,
+        "decoder_attention_heads": 2, "encoder_ffn_dim": 256, "decoder_ffn_dim": 256, "num_mel_bins": 80}
+TARGET_TOKENS = 71  # what gpu_train_check.py's synthetic texts average
+
+
+def timed(step: Callable[[], object], device: torch.device, repeats: int, warmup: int) -> float:
+    """Seconds per call, after ``warmup`` calls."""
+    for _ in range(warmup):
+        step()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        step()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return (time.perf_counter() - start) / repeats
+
+
+def build(config: WhisperConfig, device: torch.device) -> WhisperForConditionalGeneration:
+    torch.manual_seed(0)
+    with device:  # initialised where it runs: no minutes of CPU init for 1.5B parameters
+        model = WhisperForConditionalGeneration(config)
+    model.config.use_cache = False
+    return model
+
+
+def training_steps(model: WhisperForConditionalGeneration, batch: int, device: torch.device, repeats: int,
+                   warmup: int) -> list[dict]:
+    config = model.config
+    features = torch.randn(batch, config.num_mel_bins, 2 * config.max_source_positions, device=device)
+    labels = torch.randint(0, config.vocab_size, (batch, TARGET_TOKENS), device=device)
+    per_sample = training_flops_per_sample(config, TARGET_TOKENS)
+    rows = []
+    for name, checkpointing, weights in [("autocast, checkpointing", True, torch.float32),
+                                         ("autocast, no checkpointing", False, torch.float32),
+                                         ("bf16 weights, checkpointing", True, torch.bfloat16)]:
+        model.to(weights).train()
+        if checkpointing:
+            model.activation_checkpointing_enable({"use_reentrant": False})
+        else:
+            model.activation_checkpointing_disable()
+
+        def step(weights: torch.dtype = weights) -> None:
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=weights == torch.float32):
+                loss = model(input_features=features.to(weights), labels=labels).loss
+            loss.backward()
+            model.zero_grad(set_to_none=True)
+
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+        try:
+            seconds = timed(step, device, repeats, warmup)
+        except torch.OutOfMemoryError:
+            model.zero_grad(set_to_none=True)
+            torch.cuda.empty_cache()
+            print(f"train micro-batch {batch}: {name}: out of memory")
+            continue
+        rows.append({"what": f"train micro-batch {batch}: {name}", "ms": 1000 * seconds,
+                     "samples_per_second": batch / seconds, "model_tflops": batch * per_sample / seconds / 1e12,
+                     "peak_gib": torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None})
+    model.to(torch.float32)
+    model.activation_checkpointing_enable({"use_reentrant": False})
+    return rows
+
+
+def extraction_steps(model: WhisperForConditionalGeneration, batch: int, device: torch.device, repeats: int,
+                     warmup: int, compile_too: bool) -> list[dict]:
+    encoder = model.get_encoder().to(torch.bfloat16).eval()
+    config = encoder.config
+    features = torch.randn(batch, config.num_mel_bins, 2 * config.max_source_positions, device=device,
+                           dtype=torch.bfloat16)
+    per_clip = sum(encoder_flops(config, config.max_source_positions))
+    variants: list[tuple[str, Callable, bool]] = [("eager, every layer", encoder, True),
+                                                  ("eager, last layer only", encoder, False)]
+    if compile_too:
+        variants.append(("torch.compile, every layer", torch.compile(encoder), True))
+    rows = []
+    for name, module, hidden in variants:
+        start = time.perf_counter()
+        with torch.inference_mode():
+            module(features, output_hidden_states=hidden)  # compiles here, when compiled
+        first = time.perf_counter() - start
+
+        def step(module=module, hidden=hidden) -> None:
+            with torch.inference_mode():
+                module(features, output_hidden_states=hidden)
+
+        seconds = timed(step, device, repeats, warmup)
+        rows.append({"what": f"encoder batch {batch}, bf16: {name}", "ms": 1000 * seconds,
+                     "samples_per_second": batch / seconds, "model_tflops": batch * per_clip / seconds / 1e12,
+                     "first_call_s": first})
+    return rows
+
+
+def profile_micro_batch(model: WhisperForConditionalGeneration, batch: int, device: torch.device) -> str:
+    model.to(torch.float32).train()
+    config = model.config
+    features = torch.randn(batch, config.num_mel_bins, 2 * config.max_source_positions, device=device)
+    labels = torch.randint(0, config.vocab_size, (batch, TARGET_TOKENS), device=device)
+    activities = [torch.profiler.ProfilerActivity.CPU]
+    if device.type == "cuda":
+        activities.append(torch.profiler.ProfilerActivity.CUDA)
+    with torch.profiler.profile(activities=activities) as profiler:
+        with torch.autocast(device.type, dtype=torch.bfloat16):
+            loss = model(input_features=features, labels=labels).loss
+        loss.backward()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+    key = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    return profiler.key_averages().table(sort_by=key, row_limit=25, max_name_column_width=60)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, required=True, help="folder for steps.json and profile.txt")
+    parser.add_argument("--tiny", action="store_true", help="a 64-d, 2+2-layer model, to check the script on CPU")
+    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--train-batch", type=int, action="append", help="training micro-batch (repeatable; default 8)")
+    parser.add_argument("--no-extraction", action="store_true", help="time training only")
+    parser.add_argument("--no-profile", action="store_true", help="skip the kernel profile")
+    parser.add_argument("--peak-tflops", type=float, default=989.0, help="dense bf16 peak of one GPU")
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    values = {**shipped_config("whisper-large-v3").to_dict(), "vocab_size": 51866, **(TINY if args.tiny else {})}
+    model = build(WhisperConfig(**values), device)
+    repeats, warmup = (1, 0) if args.tiny else (5, 2)
+    rows = [row for batch in args.train_batch or [2 if args.tiny else 8]
+            for row in training_steps(model, batch, device, repeats, warmup)]
+    if not args.no_extraction:
+        rows += extraction_steps(model, 2 if args.tiny else 64, device, repeats, warmup, compile_too=not args.tiny)
+    for row in rows:
+        row["mfu"] = row["model_tflops"] / args.peak_tflops
+        print(f"{row['what']:<58} {row['ms']:8.1f} ms  {row['samples_per_second']:8.1f}/s  "
+              f"{row['model_tflops']:6.1f} TFLOP/s  MFU {100 * row['mfu']:5.1f}%"
+              + (f"  peak {row['peak_gib']:.1f} GiB" if row.get("peak_gib") else "")
+              + (f"  first call {row['first_call_s']:.1f} s" if "first_call_s" in row else ""))
+    flops = forward_flops(model.config, TARGET_TOKENS)
+    print(f"forward FLOPs per sample: encoder {flops.encoder / 1e12:.3f} T, decoder {flops.decoder / 1e12:.3f} T")
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "steps.json").write_text(json.dumps(rows, indent=2) + "\n")
+    if not args.no_profile:
+        table = profile_micro_batch(model, 2 if args.tiny else 8, device)
+        (args.out / "profile.txt").write_text(table + "\n")
+        print(table)
+
+
+if __name__ == "__main__":
+    main()
