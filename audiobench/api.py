@@ -15,6 +15,7 @@ unknown), a context manager yielding ``advance(n)`` (the CLI passes rich progres
 from __future__ import annotations
 
 import os
+import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,12 +60,17 @@ class Embedding:
     cache: EmbeddingCache
     report: EmbedReport
 
-    def export_npz(self, path: Path | str, pooling: str = "masked-mean") -> int:
-        """Write the embeddings of every usable clip to ``path`` (see ``extraction.export_npz``);
+    def save_npz(self, path: Path | str, pooling: str = "masked-mean") -> int:
+        """Write the embeddings of every usable clip to ``path`` (see ``extraction.write_npz``);
         returns the number of clips written."""
-        from audiobench.extraction import export_npz
+        from audiobench.extraction import write_npz
 
-        return export_npz(Path(path), self.manifest, self.cache, self.report, pooling, self.encoder.widths)
+        return write_npz(Path(path), self.manifest, self.cache, self.report, pooling, self.encoder.widths)
+
+    def export_npz(self, path: Path | str, pooling: str = "masked-mean") -> int:
+        """Deprecated name of ``save_npz`` (earlier READMEs showed it; "export" is ``audiobench export``)."""
+        warnings.warn("Embedding.export_npz is renamed save_npz", DeprecationWarning, stacklevel=2)
+        return self.save_npz(path, pooling)
 
 
 @dataclass

@@ -385,8 +385,8 @@ def usable_mask(manifest: Manifest, report: EmbedReport) -> np.ndarray:
     return np.array([clip.id not in skipped for clip in manifest.clips])
 
 
-def export_npz(path: Path, manifest: Manifest, cache: EmbeddingCache, report: EmbedReport, pooling: str,
-               layer_dims: list[int]) -> int:
+def write_npz(path: Path, manifest: Manifest, cache: EmbeddingCache, report: EmbedReport, pooling: str,
+              layer_dims: list[int]) -> int:
     """Write ``ids``, ``labels``, ``label_names``, ``split`` ([clips, folds] of train / valid /
     test or empty), ``fold`` (fold names), ``embeddings`` [clips, layers, widest] (float32) and
     ``layer_dims`` (each layer's width; narrower layers are zero-padded, so layer ``l`` is
@@ -411,5 +411,5 @@ def export_npz(path: Path, manifest: Manifest, cache: EmbeddingCache, report: Em
                      layer_dims=np.array(layer_dims),
                      pooling=np.array(pooling))
     except OSError as err:
-        raise ConfigError(f"cannot write {path}: {err.strerror or err}", "choose a writable --export path") from err
+        raise ConfigError(f"cannot write {path}: {err.strerror or err}", "choose a writable --npz path") from err
     return len(rows)

@@ -104,8 +104,10 @@ def embed_command(encoder: str = common.ENCODER, task: str = common.TASK, protoc
                   workers: Optional[int] = WORKERS, data_root: Optional[Path] = common.DATA_ROOT,
                   cache_dir: Optional[Path] = common.CACHE_DIR, weights: Optional[str] = common.WEIGHTS,
                   random_init: bool = common.RANDOM_INIT, skip_bad: bool = common.SKIP_BAD,
-                  export: Optional[Path] = typer.Option(None, "--export",
-                                                        help="Also write FILE.npz for use outside audiobench."),
+                  npz: Optional[Path] = typer.Option(None, "--npz", help="Also write FILE.npz for use outside "
+                                                     "audiobench."),
+                  export: Optional[Path] = typer.Option(None, "--export", hidden=True,
+                                                        help="Deprecated name of --npz (earlier READMEs)."),
                   pooling: common.Pooling = common.POOLING, window: common.WindowName = common.WINDOW,
                   trim_multiple: int = common.TRIM_MULTIPLE,
                   trust_remote_code: bool = common.TRUST_REMOTE_CODE) -> None:
@@ -115,14 +117,19 @@ def embed_command(encoder: str = common.ENCODER, task: str = common.TASK, protoc
     torchrun's rendezvous) the missing clips are shared among the N processes, one GPU each;
     `run` and `probe` then read the cache as usual.
 
-    Example: audiobench embed --encoder whisper-base --task gtzan --export gtzan.npz
+    Example: audiobench embed --encoder whisper-base --task gtzan --npz gtzan.npz
     """
     from audiobench import api
     from audiobench.sharding import current_shard
 
     api.check_options(encoder, task, device, dtype, pooling, window=window, trim_multiple=trim_multiple)
     if export:
-        ensure_writable(export, "--export", directory=False)
+        if npz:
+            raise ConfigError("--export and --npz both given", "pass --npz only; --export is its old name")
+        _note("--export is renamed --npz")
+        npz = export
+    if npz:
+        ensure_writable(npz, "--npz", directory=False)
     manifest = _manifest(task, protocol, data_root)
     model = _encoder(encoder, weights, random_init, trust_remote_code)
     embedding = api.embed(model, manifest, cache_dir=cache_dir, weights=weights, random_init=random_init,
@@ -138,10 +145,10 @@ def embed_command(encoder: str = common.ENCODER, task: str = common.TASK, protoc
         err_console.print(f"[yellow]discarded corrupt cache chunk[/] {escape(chunk)} ({problem}); "
                           "its clips were re-encoded", highlight=False, soft_wrap=True)
     err_console.print(f"cache: {embedding.cache.directory}")
-    if export:
-        count = embedding.export_npz(export, pooling)
+    if npz:
+        count = embedding.save_npz(npz, pooling)
         widths = str(model.dim) if len(set(model.widths)) == 1 else "/".join(map(str, model.widths))
-        err_console.print(f"wrote {count} clips x {model.num_layers} layers x {widths} ({pooling}) to {export}")
+        err_console.print(f"wrote {count} clips x {model.num_layers} layers x {widths} ({pooling}) to {npz}")
 
 
 def probe_command(encoder: str = common.ENCODER, task: str = common.TASK, protocol: Optional[str] = common.PROTOCOL,

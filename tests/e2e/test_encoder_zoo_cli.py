@@ -1,5 +1,5 @@
 """Encoders beyond Whisper through the CLI: ``--encoder hf --weights DIR`` on a CLAP checkpoint
-whose layers differ in width and token count, end to end (cache, export, probe, --layer all)."""
+whose layers differ in width and token count, end to end (cache, --npz, probe, --layer all)."""
 
 from __future__ import annotations
 
@@ -41,13 +41,13 @@ def test_clap_layers_of_different_widths_end_to_end(tmp_path: Path, run_cli) -> 
     [result] = [json.loads(p.read_text()) for p in (tmp_path / "results").glob("*.json")]
     assert result["layer"] in (0, 1, 2) and 0 <= result["scores"]["mean"] <= 1  # the best layer on validation
     assert sorted(point["layer"] for point in result["layer_curve"]) == [0, 1, 2]  # every width probed
-    code, _, err = run_cli("embed", *base, "--export", tmp_path / "clap.npz", *cache)
+    code, _, err = run_cli("embed", *base, "--npz", tmp_path / "clap.npz", *cache)
     assert code == 0, err
     assert "16/32/32" in err
-    export = np.load(tmp_path / "clap.npz")
-    assert export["layer_dims"].tolist() == [16, 32, 32]
-    assert export["embeddings"].shape[1:] == (3, 32)
-    assert not export["embeddings"][:, 0, 16:].any() and export["embeddings"][:, 0, :16].any()
+    written = np.load(tmp_path / "clap.npz")
+    assert written["layer_dims"].tolist() == [16, 32, 32]
+    assert written["embeddings"].shape[1:] == (3, 32)
+    assert not written["embeddings"][:, 0, 16:].any() and written["embeddings"][:, 0, :16].any()
     code, _, err = run_cli("probe", *base, "--layer", "0", "--pooling", "padded-mean", *dirs)
     assert code == 0, err
     results = [json.loads(p.read_text()) for p in (tmp_path / "results").glob("*.json")]

@@ -47,7 +47,7 @@ def one_line(code: int, err: str, *parts: str) -> None:
 
 @pytest.mark.parametrize("command, option, as_file", [
     ("run", "--results-dir", False), ("run", "--cache-dir", False), ("probe", "--results-dir", False),
-    ("embed", "--export", True), ("embed", "--cache-dir", False), ("compare", "--out", True),
+    ("embed", "--npz", True), ("embed", "--cache-dir", False), ("compare", "--out", True),
     ("compare", "--plot", True), ("report", "--out", True), ("data synth", "--out", False),
 ])
 def test_an_unwritable_output_fails_before_any_work(command: str, option: str, as_file: bool, blocked: Path,

@@ -37,6 +37,10 @@ def test_readme_notebook_example_runs_and_the_api_returns_typed_results(synth_ro
     # The same defaults ($AUDIOBENCH_CACHE, ./results) serve the other calls: all cache hits.
     embedding = audiobench.embed("logmel", "esc50", data_root="data/esc50")
     assert embedding.report.cache_hits == len(embedding.manifest.clips) == 100 and embedding.report.encoded == 0
+    assert embedding.save_npz(tmp_path / "new.npz") == 100
+    with pytest.warns(DeprecationWarning, match="renamed save_npz"):  # the name earlier READMEs showed
+        assert embedding.export_npz(tmp_path / "old.npz") == 100
+    assert (tmp_path / "new.npz").read_bytes() == (tmp_path / "old.npz").read_bytes()
     [again] = audiobench.probe("logmel", "esc50", data_root="data/esc50", results_dir=None)
     assert isinstance(again, Result) and again.extraction.dtype == "float32"
     assert again.scores == load_result(path).scores and again.filename == path.name

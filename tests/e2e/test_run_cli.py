@@ -65,20 +65,21 @@ def assert_sklearn_solver_agrees(task: str, root: Path, cache_dir: Path, result:
     assert abs((reference.predict(X[test]) == y[test]).mean() - seed_scores[fold.name]) <= 0.005
 
 
-def export(run_cli, tmp_path: Path, root: Path, *extra: str, cache: str = "cache", name: str = "out.npz"):
+def embed_to_npz(run_cli, tmp_path: Path, root: Path, *extra: str, cache: str = "cache", name: str = "out.npz",
+                 option: str = "--npz"):
     code, _, err = run_cli("embed", "--task", "esc50", "--data-root", root, "--cache-dir", tmp_path / cache,
-                           "--export", tmp_path / name, *extra)
+                           option, tmp_path / name, *extra)
     assert code == 0, err
     return np.load(tmp_path / name), err
 
 
 def test_repeated_run_is_a_cache_hit_with_identical_embeddings(synth_root: Path, tmp_path: Path, run_cli) -> None:
     args = ("--encoder", "whisper-micro", "--random-init")
-    first, err = export(run_cli, tmp_path, synth_root / "esc50", *args, name="first.npz")
+    first, err = embed_to_npz(run_cli, tmp_path, synth_root / "esc50", *args, name="first.npz")
     assert "0 cached, 100 encoded" in err
-    second, err = export(run_cli, tmp_path, synth_root / "esc50", *args, name="second.npz")
-    assert "100 cached, 0 encoded" in err
-    fresh, _ = export(run_cli, tmp_path, synth_root / "esc50", *args, cache="fresh", name="fresh.npz")
+    second, err = embed_to_npz(run_cli, tmp_path, synth_root / "esc50", *args, name="second.npz", option="--export")
+    assert "100 cached, 0 encoded" in err and "--export is renamed --npz" in err  # earlier READMEs' option works
+    fresh, _ = embed_to_npz(run_cli, tmp_path, synth_root / "esc50", *args, cache="fresh", name="fresh.npz")
     np.testing.assert_array_equal(first["embeddings"], second["embeddings"])
     np.testing.assert_array_equal(first["embeddings"], fresh["embeddings"])
     assert first["embeddings"].shape == (100, 3, 128)
@@ -114,9 +115,9 @@ def test_weights_dir_embeddings_equal_the_transformers_encoder(synth_root: Path,
                            decoder_layers=1, decoder_attention_heads=2, decoder_ffn_dim=96, num_mel_bins=80,
                            vocab_size=100, pad_token_id=0, bos_token_id=1, eos_token_id=1, decoder_start_token_id=2)
     WhisperModel(config).save_pretrained(weights)
-    masked, _ = export(run_cli, tmp_path, synth_root / "esc50", "--encoder", "whisper-aut", "--weights", weights,
+    masked, _ = embed_to_npz(run_cli, tmp_path, synth_root / "esc50", "--encoder", "whisper-aut", "--weights", weights,
                        name="masked.npz")
-    padded, _ = export(run_cli, tmp_path, synth_root / "esc50", "--encoder", "whisper-aut", "--weights", weights,
+    padded, _ = embed_to_npz(run_cli, tmp_path, synth_root / "esc50", "--encoder", "whisper-aut", "--weights", weights,
                        "--pooling", "padded-mean", name="padded.npz")
     from audiobench.audio import load_audio
     model = WhisperModel.from_pretrained(weights).encoder.eval()
