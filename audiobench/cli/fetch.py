@@ -78,7 +78,7 @@ def prepare(task: str = typer.Argument(..., help="gtzan (a benchmark task), or a
             source: Path = typer.Option(..., "--from", help="gtzan: your archive (.tar.gz or .zip) or a folder holding "
                                         "genres/ or genres_original/; a corpus: the folder of your download."),
             root: Optional[Path] = ROOT,
-            out: Optional[Path] = typer.Option(None, "--out", help="Corpus: new folder for its shards and manifest."),
+            out: Optional[Path] = typer.Option(None, "--out", help="Corpus: new folder for its shards and data list."),
             split: Optional[str] = typer.Option(None, "--split", help="Corpus split (librispeech: train-clean-100, "
                                                 "...; commonvoice: train; audiocaps: train; clotho: development)."),
             audio: Optional[Path] = typer.Option(None, "--audio", help="audiocaps, musiccaps, labels: the folder of "
@@ -106,7 +106,7 @@ def prepare(task: str = typer.Argument(..., help="gtzan (a benchmark task), or a
         from audiobench.training.corpora import CorpusOptions
 
         if out is None:
-            raise ConfigError(f"`data prepare {task}` needs --out", "pass a new folder for the shards and manifest")
+            raise ConfigError(f"`data prepare {task}` needs --out", "pass a new folder for the shards and data list")
         options = CorpusOptions(split=split, audio=audio, csv=labels_csv, file_column=file_column,
                                 label_column=label_column, domain=domain, seed=seed)
         prepare_corpus(task, source, out, options, shard_size, workers, pcm16k)

@@ -76,12 +76,12 @@ def _progress_callback():  # the engine's callback base class is imported only w
 def train(
     recipe: str = typer.Option("whisper-aut", "--recipe", help="Shipped recipe (whisper-aut, whisper-aut-tiny) "
                                "or a YAML file."),
-    data: list[str] = typer.Option(..., "--data", help="A manifest (.jsonl, loose files: small runs), a shard "
+    data: list[str] = typer.Option(..., "--data", help="A data list (JSONL of loose files: small runs), a shard "
                                    "folder or URL holding shards.json, or DOMAIN=PATTERN (brace pattern of paths, "
                                    "URLs or pipe: commands); repeat DOMAIN=PATTERN per domain."),
     out: Path = typer.Option(..., "--out", help="Run folder: checkpoints, logs, final model."),
     config_file: Optional[Path] = typer.Option(None, "--config", help="YAML file layered over the recipe."),
-    eval_data: Optional[Path] = typer.Option(None, "--eval-data", help="Held-out manifest (.jsonl) "
+    eval_data: Optional[Path] = typer.Option(None, "--eval-data", help="Held-out data list (JSONL) "
                                              "(same as eval_data=...)."),
     resume: str = typer.Option("auto", "--resume", help="auto: continue from the newest complete checkpoint in "
                                "--out, or start fresh when there is none; never: refuse a folder with "
@@ -97,7 +97,7 @@ def train(
     (commands for deepspeed, accelerate launch and several nodes: docs/training.md)
     """
     from audiobench.training.config import load_config
-    from audiobench.training.manifest import count_lines
+    from audiobench.training.datalist import count_lines
     from audiobench.training.trainer import build_run
 
     _quiet_engine()
@@ -106,9 +106,9 @@ def train(
     if eval_data is not None:
         items.append(f"eval_data={eval_data}")
     config = load_config(recipe, config_file, items)
-    manifests = [p for p in (*data, config.eval_data) if p is not None and str(p).endswith(".jsonl")
+    data_lists = [p for p in (*data, config.eval_data) if p is not None and str(p).endswith(".jsonl")
                  and Path(p).is_file()]
-    total = sum(count_lines(p) for p in manifests)
+    total = sum(count_lines(p) for p in data_lists)
     progress = _progress_callback()
     bar = progress_bar("checking data", total=total) if _main_process() else contextlib.nullcontext(None)
     with bar as advance:
@@ -153,24 +153,24 @@ def export(source: Path = typer.Argument(..., help="Run folder or checkpoint-N f
                       f"{summary['num_mel_bins']} mel bins) to {summary['out']}")
 
 
-def shard(manifest: Path = typer.Argument(..., help="Training manifest (.jsonl)."),
+def shard(data_list: Path = typer.Argument(..., help="Data list (JSONL) of training clips."),
           out: Path = typer.Option(..., "--out", help="New folder for the shards (an interrupted write resumes)."),
           shard_size: int = typer.Option(1000, "--shard-size", min=1, help="Clips per tar shard."),
           workers: int = typer.Option(1, "--workers", min=1, help="Shards written in parallel."),
           seed: int = typer.Option(0, "--seed", help="Seed of the shuffle before sharding."),
           pcm16k: bool = typer.Option(False, "--pcm16k", help=PCM16K_HELP)) -> None:
-    """Pack a manifest into per-domain WebDataset tar shards (audio bytes + json) and shards.json.
+    """Pack a data list into per-domain WebDataset tar shards (audio bytes + json) and shards.json.
 
     Example: audiobench data shard mix/train.jsonl --out mix/shards --shard-size 1000
     """
-    from audiobench.training.manifest import count_lines, read_manifest
+    from audiobench.training.datalist import count_lines, read_data_list
     from audiobench.training.shards import write_shards
 
     ensure_writable(out, "--out")
-    with progress_bar("checking manifest", total=count_lines(manifest)) as advance:
-        rows = read_manifest(manifest, check_audio=True, advance=advance)
+    with progress_bar("checking data list", total=count_lines(data_list)) as advance:
+        rows = read_data_list(data_list, check_audio=True, advance=advance)
     with progress_bar("writing shards", total=len(rows)) as advance:
-        summary = write_shards(rows, out, shard_size, workers=workers, seed=seed, info={"source": str(manifest)},
+        summary = write_shards(rows, out, shard_size, workers=workers, seed=seed, info={"source": str(data_list)},
                                advance=advance, pcm16k=pcm16k)
     print_shard_summary(summary, out)
 
@@ -187,7 +187,7 @@ def print_shard_summary(summary: dict, out: Path) -> None:
 
 
 def prepare_corpus(name: str, source: Path, out: Path, options, shard_size: int, workers: int, pcm16k: bool) -> None:
-    """``data prepare CORPUS``: read a downloaded corpus, write shards and a manifest."""
+    """``data prepare CORPUS``: read a downloaded corpus, write shards and a data list."""
     from audiobench.training.corpora import prepare_corpus as prepare
 
     with contextlib.ExitStack() as stack:

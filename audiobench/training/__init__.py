@@ -3,7 +3,7 @@ speech (transcripts) and sound and music (captions), then keep the encoder.
 
 A clip moves forward through ``stream`` (WebDataset shards written by ``shards``, read as a
 seeded per-reader mixture; ``corpora`` turns downloaded corpora into shards) or, for small
-runs, ``manifest`` (rows of loose files, validated) with ``sampler`` (the domain mixture);
+runs, ``datalist`` (JSONL rows of loose files, validated) with ``sampler`` (the domain mixture);
 then ``collator`` (decoded waveforms, prompted targets, dropped samples; prompts and tokenizer
 in ``tokenizer``), ``trainer`` (the recipe on ``Seq2SeqTrainer``, log-mel on the device;
 recipes in ``config`` and ``recipes/``; resume points in ``checkpoints``; counts in

@@ -28,7 +28,7 @@ from transformers import PreTrainedTokenizerFast
 
 from audiobench.encoders.features import SAMPLE_RATE
 from audiobench.errors import DataError
-from audiobench.training.manifest import Row, load_row_audio
+from audiobench.training.datalist import Row, load_row_audio
 from audiobench.training.tokenizer import CAPTION, NO_TIMESTAMPS, SOT, TRANSCRIBE, language_token
 
 IGNORE = -100
@@ -100,7 +100,7 @@ def make_item(key: str, domain: str, text: str, language: str | None, decode: Ca
 
 
 class ClipDataset(torch.utils.data.Dataset):
-    """Manifest row ``i`` -> its training item (for small runs of loose files)."""
+    """Data list row ``i`` -> its training item (for small runs of loose files)."""
 
     def __init__(self, rows: list[Row], default_language: str | None = None) -> None:
         self.rows = rows

@@ -22,7 +22,7 @@ import yaml
 from transformers import WhisperConfig
 
 from audiobench.errors import ConfigError
-from audiobench.training.manifest import DOMAINS
+from audiobench.training.datalist import DOMAINS
 
 STRATEGIES = ("ddp", "deepspeed", "fsdp")
 

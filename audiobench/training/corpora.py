@@ -1,7 +1,7 @@
 """Readers for the corpora people download, in their own layouts, to training rows.
 
 ``audiobench data prepare CORPUS --from DIR --out OUT`` reads one of these, then writes shards
-and a manifest (``prepare.py``). Each reader returns ``Row``s (audio path, text, domain,
+and a data list. Each reader returns ``Row``s (audio path, text, domain,
 language) and the entries whose audio is not on disk (listed, never silently dropped):
 
 * ``librispeech``: ``LibriSpeech/<split>/<speaker>/<chapter>/<speaker>-<chapter>.trans.txt``
@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from audiobench.errors import ConfigError, DataError
-from audiobench.training.manifest import Row
+from audiobench.training.datalist import Row
 
 AUDIO_SUFFIXES = (".flac", ".wav", ".mp3", ".ogg", ".opus", ".m4a", ".aiff", ".au")
 CAPTION_TEMPLATES = (
@@ -263,8 +263,9 @@ def read_corpus(name: str, root: Path, options: CorpusOptions) -> CorpusRows:
 def prepare_corpus(name: str, root: Path, out: Path, options: CorpusOptions, shard_size: int = 1000,
                    workers: int = 1, advance: Callable[[int], None] | None = None,
                    on_rows: Callable[[int], None] | None = None, pcm16k: bool = False) -> dict:
-    """Read a corpus and write ``OUT/manifest.jsonl`` (loose files, for small runs), the shards
-    with ``OUT/shards.json`` (streaming) and ``OUT/missing.txt`` (entries without audio).
+    """Read a corpus and write its data list ``OUT/manifest.jsonl`` (loose files, for small runs;
+    the name earlier releases wrote, which their commands point at), the shards with
+    ``OUT/shards.json`` (streaming) and ``OUT/missing.txt`` (entries without audio).
     Resumes an interrupted run; ``on_rows(n)`` is told how many rows will be written."""
     from audiobench.files import atomic_write_text
     from audiobench.training.shards import SUMMARY, write_shards

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from audiobench.errors import DataError
-from audiobench.training.manifest import DOMAINS
+from audiobench.training.datalist import DOMAINS
 
 STATUSES = ("ok", "cut", "bad", "too_long", "over_30s")
 

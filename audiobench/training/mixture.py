@@ -89,4 +89,4 @@ def write_mixture(out: Path, scale: str = "tiny", seed: int = 0) -> dict:
     train = write_split(out, "train", settings.train, seed)
     held_out = write_split(out, "eval", settings.eval, seed)
     return {"clips": train + held_out, "train": train, "eval": held_out,
-            "manifest": str(out / "train.jsonl"), "eval_manifest": str(out / "eval.jsonl")}
+            "data_list": str(out / "train.jsonl"), "eval_data_list": str(out / "eval.jsonl")}

@@ -30,7 +30,7 @@ import soundfile as sf
 from audiobench.errors import DataError
 from audiobench.files import atomic_write_text
 from audiobench.encoders.features import SAMPLE_RATE
-from audiobench.training.manifest import DOMAINS, Row, decode_audio_bytes, read_bytes
+from audiobench.training.datalist import DOMAINS, Row, decode_audio_bytes, read_bytes
 
 SUMMARY = "shards.json"
 PARTS = ".parts"

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from audiobench.errors import DataError
-from audiobench.training.manifest import DOMAINS, decode_audio_bytes
+from audiobench.training.datalist import DOMAINS, decode_audio_bytes
 from audiobench.training.shards import AUDIO_EXTENSIONS, SUMMARY, read_summary
 
 BLOCK = 4096  # domain draws are generated in blocks, so a position's draw is cheap to recompute
@@ -98,7 +98,7 @@ def expand_pattern(spec: str) -> ShardList:
 
     domain, sep, pattern = spec.partition("=")
     if not sep or domain not in DOMAINS or not pattern:
-        raise DataError(f"--data {spec}: expected a shard folder, a .jsonl manifest or DOMAIN=PATTERN",
+        raise DataError(f"--data {spec}: expected a shard folder, a .jsonl data list or DOMAIN=PATTERN",
                         f"e.g. --data speech='shards/speech-{{000000..000099}}.tar' (domains: {', '.join(DOMAINS)})")
     urls = tuple(expand_urls(pattern))
     if not is_remote(pattern):

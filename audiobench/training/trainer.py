@@ -2,7 +2,7 @@
 
 The engine does the heavy lifting (DDP, DeepSpeed ZeRO-2 or FSDP through accelerate, bf16,
 gradient checkpointing, checkpoints with optimizer, scheduler and RNG state); this module only
-wires the recipe to it: the data (a streamed shard mixture, or a manifest of loose files for
+wires the recipe to it: the data (a streamed shard mixture, or a data list of loose files for
 small runs), the prompted targets, log-mel on the training device, the effective batch,
 dropped-sample counts and throughput logging. Launch it once per process (``torchrun``,
 ``deepspeed`` or ``accelerate launch``); every process builds the same run from the same
@@ -45,7 +45,7 @@ from audiobench.training.collator import (IGNORE, WINDOW_SAMPLES, ClipDataset, T
                                           check_rows, make_item)
 from audiobench.training.config import TrainConfig, shipped_deepspeed_config
 from audiobench.training.datareport import DataReport
-from audiobench.training.manifest import Row, read_manifest
+from audiobench.training.datalist import Row, read_data_list
 from audiobench.training.sampler import MixtureSampler, normalise_weights
 from audiobench.training.stream import ShardList, ShardStream, check_source, resolve_sources, sample_texts
 from audiobench.training.tokenizer import build_tokenizer, special_ids
@@ -61,7 +61,7 @@ def world_size() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
 
 
-def is_manifest(data: Sequence[str]) -> bool:
+def is_data_list(data: Sequence[str]) -> bool:
     return len(data) == 1 and data[0].endswith(".jsonl")
 
 
@@ -171,7 +171,7 @@ def worker_error(err: AudiobenchError) -> AudiobenchError:
 
 
 class AudioSeq2SeqTrainer(Seq2SeqTrainer):
-    """``Seq2SeqTrainer`` with the recipe's data: the mixture sampler (manifest) or the shard
+    """``Seq2SeqTrainer`` with the recipe's data: the mixture sampler (data list) or the shard
     stream, log-mel computed on the training device, dropped-sample counts, a complete marker
     written last into every checkpoint, samples/s and tokens/s in every training log line
     (summed over processes) and, optionally, a per-rank record of the samples it trained on."""
@@ -344,7 +344,7 @@ class TrainingRun:
 
 @dataclass
 class TrainData:
-    """The training data: manifest rows (small runs) or per-domain shard lists (streaming)."""
+    """The training data: data list rows (small runs) or per-domain shard lists (streaming)."""
 
     spec: list[str]
     rows: list[Row] | None = None
@@ -373,9 +373,9 @@ class TrainData:
 
 def read_training_data(data: Sequence[str], config: TrainConfig,
                        advance: Callable[[int], None] | None) -> TrainData:
-    """Validate a manifest fully (small runs); for shards, read only their lists."""
-    if is_manifest(data):
-        return TrainData(list(data), rows=read_manifest(data[0], check_audio=config.check_audio, advance=advance))
+    """Validate a data list fully (small runs); for shards, read only their lists."""
+    if is_data_list(data):
+        return TrainData(list(data), rows=read_data_list(data[0], check_audio=config.check_audio, advance=advance))
     return TrainData(list(data), sources=resolve_sources(data))
 
 
@@ -397,10 +397,10 @@ def build_run(config: TrainConfig, data: str | Sequence[str], out: str | Path, r
     """Validate the data, build tokenizer, model and engine; nothing is trained yet."""
     out = Path(out)
     data = [data] if isinstance(data, str) else [str(d) for d in data]
-    streaming = not is_manifest(data)
+    streaming = not is_data_list(data)
     args = training_arguments(config, out, has_eval=config.eval_data is not None, streaming=streaming)
     train_data = read_training_data(data, config, advance)
-    eval_rows = read_manifest(config.eval_data, check_audio=config.check_audio, advance=advance) \
+    eval_rows = read_data_list(config.eval_data, check_audio=config.check_audio, advance=advance) \
         if config.eval_data else []
     micro = args.per_device_train_batch_size * args.world_size
     # Whole micro-batches on every rank, so no rank pads an epoch with repeated samples.

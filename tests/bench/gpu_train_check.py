@@ -37,7 +37,7 @@ from transformers.trainer_utils import SaveStrategy
 from audiobench.audio import write_wav
 from audiobench.flops import forward_flops, training_flops_per_sample
 from audiobench.training.config import load_config
-from audiobench.training.manifest import Row
+from audiobench.training.datalist import Row
 from audiobench.training.shards import write_shards
 from audiobench.training.trainer import build_run
 

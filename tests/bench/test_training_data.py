@@ -26,8 +26,8 @@ import webdataset as wds
 
 from audiobench.encoders.features import LogMel
 from audiobench.files import atomic_write_text
-from audiobench.training.manifest import decode_audio_bytes
-from audiobench.training.manifest import Row
+from audiobench.training.datalist import decode_audio_bytes
+from audiobench.training.datalist import Row
 from audiobench.training.shards import pcm16k_member, summarise
 
 SIZES = (20_000, 200_000)

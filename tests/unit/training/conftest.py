@@ -1,4 +1,4 @@
-"""A six-clip manifest over the three domains, for the training unit tests."""
+"""A six-clip data list over the three domains, for the training unit tests."""
 
 from __future__ import annotations
 
@@ -22,6 +22,6 @@ def small_corpus(tmp_path: Path) -> Path:
         write_wav(tmp_path / "clips" / f"{i}.wav", audio, rate)
         rows.append({"audio": f"clips/{i}.wav", "text": f"clip number {i}", "domain": domain})
     rows[0]["language"] = "de"
-    manifest = tmp_path / "train.jsonl"
-    manifest.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return manifest
+    data_list = tmp_path / "train.jsonl"
+    data_list.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return data_list

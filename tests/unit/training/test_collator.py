@@ -8,13 +8,13 @@ import torch
 
 from audiobench.errors import DataError
 from audiobench.training.collator import IGNORE, ClipDataset, TargetEncoder, WhisperCollator, check_rows, make_item
-from audiobench.training.manifest import Row, read_manifest
+from audiobench.training.datalist import Row, read_data_list
 from audiobench.training.tokenizer import CAPTION, EOT, NO_TIMESTAMPS, SOT, TRANSCRIBE, train_bpe
 
 
 @pytest.fixture
 def tokenizer(small_corpus: Path):
-    rows = read_manifest(small_corpus)
+    rows = read_data_list(small_corpus)
     return train_bpe([r.text for r in rows], ["de"], vocab_size=300)
 
 
@@ -31,7 +31,7 @@ def test_prompts_transcribe_speech_and_caption_sound_and_music(tokenizer) -> Non
 
 
 def test_batch_has_waveforms_shifted_targets_and_masked_labels(small_corpus: Path, tokenizer) -> None:
-    rows = read_manifest(small_corpus)
+    rows = read_data_list(small_corpus)
     encoder = TargetEncoder(tokenizer)
     batch = WhisperCollator(encoder)([ClipDataset(rows)[i] for i in (0, 4)])
     # Workers only decode and resample: 1 s clips at 16 kHz, the log-mel is made on the device.

@@ -121,7 +121,7 @@ def test_labelled_sets_are_captioned_from_a_seeded_template_set(tmp_path: Path) 
     assert len({label_caption(["Dog"], seed, "k") for seed in range(40)}) > 1
 
 
-def test_prepare_writes_shards_and_a_manifest_and_info_reads_them(tmp_path: Path, run_cli) -> None:
+def test_prepare_writes_shards_and_a_data_list_and_info_reads_them(tmp_path: Path, run_cli) -> None:
     chapter = tmp_path / "LibriSpeech" / "dev-clean" / "84" / "121123"
     for utt in range(3):
         clip(chapter / f"84-121123-{utt:04d}.flac", seconds=0.5)

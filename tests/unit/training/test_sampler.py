@@ -79,7 +79,7 @@ def test_each_epoch_sets_the_sampler_epoch_however_deep_accelerate_wraps_it(monk
     monkeypatch.setattr(Seq2SeqTrainer, "_run_epoch", lambda self, *a, epoch, **k: seen.append(self.mixture_sampler.epoch))
     trainer = object.__new__(AudioSeq2SeqTrainer)  # only the epoch hook is under test
     trainer.mixture_sampler = MixtureSampler(corpus(8, 1, 1), WEIGHTS, 10, seed=0)
-    trainer.train_dataset = None  # a manifest run (the map-style dataset is not needed here)
+    trainer.train_dataset = None  # a data list run (the map-style dataset is not needed here)
     for epoch in (0, 1, 2):
         trainer._run_epoch(None, epoch=epoch, train_dataloader=None)
     assert seen == [0, 1, 2]

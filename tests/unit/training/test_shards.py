@@ -10,12 +10,12 @@ import soundfile as sf
 import webdataset as wds
 
 from audiobench.errors import DataError
-from audiobench.training.manifest import load_row_audio, read_manifest
+from audiobench.training.datalist import load_row_audio, read_data_list
 from audiobench.training.shards import write_shards
 
 
 def test_shards_are_per_domain_plain_webdataset(small_corpus: Path, tmp_path: Path) -> None:
-    rows = read_manifest(small_corpus)
+    rows = read_data_list(small_corpus)
     out = tmp_path / "shards"
     summary = write_shards(rows, out, shard_size=2, workers=2)
     assert {d: e["samples"] for d, e in summary["domains"].items()} == {"speech": 3, "sound": 1, "music": 2}
@@ -32,7 +32,7 @@ def test_shards_are_per_domain_plain_webdataset(small_corpus: Path, tmp_path: Pa
 
 
 def test_an_interrupted_write_resumes_and_unreadable_clips_are_listed(small_corpus: Path, tmp_path: Path) -> None:
-    rows = read_manifest(small_corpus)
+    rows = read_data_list(small_corpus)
     Path(rows[3].audio).write_bytes(b"not audio")
     out = tmp_path / "shards"
     write_shards(rows, out, shard_size=1)
@@ -50,7 +50,7 @@ def test_an_interrupted_write_resumes_and_unreadable_clips_are_listed(small_corp
 
 
 def test_pcm16k_shards_hold_the_clip_decoded_and_resampled(small_corpus: Path, tmp_path: Path) -> None:
-    rows = read_manifest(small_corpus)
+    rows = read_data_list(small_corpus)
     summary = write_shards(rows, tmp_path / "pcm", shard_size=4, pcm16k=True)
     assert summary["pcm16k"] and summary["hours"] == pytest.approx(6 / 3600, abs=1e-4)
     by_text = {r.text: r for r in rows}

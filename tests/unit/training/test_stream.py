@@ -11,7 +11,7 @@ import torch
 
 from audiobench.audio import write_wav
 from audiobench.errors import DataError
-from audiobench.training.manifest import Row
+from audiobench.training.datalist import Row
 from audiobench.training.shards import write_shards
 from audiobench.training.stream import (MixtureDraws, ShardStream, check_source, domain_stream, resolve_sources,
                                         shard_samples)
@@ -113,7 +113,7 @@ def test_bad_shard_input_is_one_line(shard_set: Path, tmp_path: Path) -> None:
         resolve_sources([f"speech={tmp_path}/none-{{000000..000003}}.tar"])
     with pytest.raises(DataError, match="1 of 2 shards are missing"):
         resolve_sources([f"speech={shard_set}/speech-{{000005..000006}}.tar"])
-    with pytest.raises(DataError, match="expected a shard folder, a .jsonl manifest or DOMAIN=PATTERN"):
+    with pytest.raises(DataError, match="expected a shard folder, a .jsonl data list or DOMAIN=PATTERN"):
         resolve_sources(["noise=x.tar"])
     corrupt = tmp_path / "sound-000000.tar"
     corrupt.write_bytes(b"\x00garbage" * 100)

@@ -11,7 +11,7 @@ from transformers import WhisperConfig, WhisperForConditionalGeneration, Whisper
 
 from audiobench.encoders.whisper import shipped_config
 from audiobench.training.config import load_config
-from audiobench.training.manifest import read_manifest
+from audiobench.training.datalist import read_data_list
 from audiobench.training.tokenizer import CAPTION, EOT, NO_TIMESTAMPS, SOT, TRANSCRIBE, TRANSLATE
 from audiobench.training.trainer import build_run
 
@@ -36,7 +36,7 @@ def local_base(folder: Path, texts: list[str]) -> Path:
 
 
 def test_pretrained_base_gets_the_caption_token_and_trains(small_corpus: Path, tmp_path: Path) -> None:
-    base = local_base(tmp_path / "base", [r.text for r in read_manifest(small_corpus)])
+    base = local_base(tmp_path / "base", [r.text for r in read_data_list(small_corpus)])
     config = load_config("whisper-aut", None, [f"base_model={base}", "strategy=ddp", "bf16=false", "num_workers=0",
                                               "per_device_batch_size=2", "effective_batch_size=2", "max_steps=2",
                                               "domain_weights.sound=0.2", "save_steps=100",

@@ -1,8 +1,9 @@
-"""Training manifests: one JSON object per line, validated before any training starts.
+"""Training data lists (WeNet's term; a task's clips and folds are its ``Manifest``): JSON
+Lines, one clip with its text per line, validated before any training starts.
 
 A row is ``{"audio": PATH_OR_URL, "text": str, "domain": "speech"|"sound"|"music"}`` plus
 optional ``duration`` (seconds) and ``language`` (a Whisper language code such as ``en``).
-Relative paths are resolved against the manifest's folder. A bad row is a ``DataError`` that
+Relative paths are resolved against the data list's folder. A bad row is a ``DataError`` that
 names the file and line: training never starts on a silently shrunken dataset.
 """
 
@@ -86,12 +87,12 @@ def check_audio_file(row: Row) -> None:
         raise DataError(f"{row.source}: audio file {path} holds no samples", "replace the file or delete the row")
 
 
-def read_manifest(path: str | Path, check_audio: bool = True,
+def read_data_list(path: str | Path, check_audio: bool = True,
                   advance: Callable[[int], None] | None = None) -> list[Row]:
-    """Read and validate every row of a JSONL manifest. ``advance(n)`` reports progress."""
+    """Read and validate every row of a data list (JSONL). ``advance(n)`` reports progress."""
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"manifest {path} does not exist", "pass a .jsonl manifest or a shard directory")
+        raise DataError(f"data list {path} does not exist", "pass a .jsonl data list or a shard directory")
     rows: list[Row] = []
     with path.open(encoding="utf-8") as f:
         for number, line in enumerate(f, start=1):
@@ -109,7 +110,7 @@ def read_manifest(path: str | Path, check_audio: bool = True,
             if advance is not None:
                 advance(1)
     if not rows:
-        raise DataError(f"manifest {path} has no rows", "write one JSON object per line")
+        raise DataError(f"data list {path} has no rows", "write one JSON object per line")
     return rows
 
 
@@ -140,7 +141,7 @@ def read_bytes(row: Row) -> bytes:
 
 
 def load_row_audio(row: Row, sample_rate: int) -> np.ndarray:
-    """Decode the clip of ``row``; errors name the manifest row, not only the file."""
+    """Decode the clip of ``row``; errors name the data list row, not only the file."""
     try:
         if row.audio is not None and not is_url(row.audio):
             return load_audio(row.audio, sample_rate)
