@@ -7,5 +7,5 @@ runs, ``datalist`` (JSONL rows of loose files, validated) with ``sampler`` (the 
 then ``collator`` (decoded waveforms, prompted targets, dropped samples; prompts and tokenizer
 in ``tokenizer``), ``trainer`` (the recipe on ``Seq2SeqTrainer``, log-mel on the device;
 recipes in ``config`` and ``recipes/``; resume points in ``checkpoints``; counts in
-``datareport``) and ``export`` (the encoder alone). ``synth`` writes a small offline mixture.
+``datareport``) and ``export`` (the encoder alone). ``mixture`` writes a small offline mixture.
 """

@@ -2,7 +2,7 @@
 
 Builds its own shards (no network): 30 s clips in the 80/10/10 speech/sound/music mixture with
 ~100-token transcripts and captions, written by ``audiobench data shard``'s writer. Then runs
-the paper recipe (``whisper-aut``) through ``prepare`` -> ``AudioSeq2SeqTrainer`` (HF
+the paper recipe (``whisper-aut``) through ``build_run`` -> ``AudioSeq2SeqTrainer`` (HF
 ``Seq2SeqTrainer``) with a random-init whisper-large-v3 (embedding padded to Whisper's 51,866
 rows; tokenizer: a BPE trained on the synthetic texts, as no hub is reachable), bf16,
 non-reentrant gradient checkpointing, the shipped DeepSpeed ZeRO-2 config (``strategy=ddp`` when
