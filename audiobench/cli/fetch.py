@@ -102,14 +102,14 @@ def prepare(task: str = typer.Argument(..., help="gtzan (a benchmark task), or a
     Example: audiobench data prepare librispeech --from ~/LibriSpeech --split train-clean-100 --out prepared/ls100
     """
     if task != "gtzan":
-        from audiobench.cli.train import prepare_corpus
+        from audiobench.cli.train import prepare_corpus_command
         from audiobench.training.corpora import CorpusOptions
 
         if out is None:
             raise ConfigError(f"`data prepare {task}` needs --out", "pass a new folder for the shards and data list")
         options = CorpusOptions(split=split, audio=audio, csv=labels_csv, file_column=file_column,
                                 label_column=label_column, domain=domain, seed=seed)
-        prepare_corpus(task, source, out, options, shard_size, workers, pcm16k)
+        prepare_corpus_command(task, source, out, options, shard_size, workers, pcm16k)
         return
     root = root or default_data_root(task)
     with err_console.status(f"preparing gtzan from {source}"):

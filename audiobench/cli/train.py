@@ -186,9 +186,10 @@ def print_shard_summary(summary: dict, out: Path) -> None:
                           f"{first['source']}: {first['reason']} (all listed in {out / 'shards.json'})")
 
 
-def prepare_corpus(name: str, source: Path, out: Path, options, shard_size: int, workers: int, pcm16k: bool) -> None:
+def prepare_corpus_command(name: str, source: Path, out: Path, options, shard_size: int, workers: int,
+                           pcm16k: bool) -> None:
     """``data prepare CORPUS``: read a downloaded corpus, write shards and a data list."""
-    from audiobench.training.corpora import prepare_corpus as prepare
+    from audiobench.training.corpora import prepare_corpus
 
     with contextlib.ExitStack() as stack:
         reading = err_console.status(f"reading {name} from {source}")
@@ -200,8 +201,8 @@ def prepare_corpus(name: str, source: Path, out: Path, options, shard_size: int,
             reading.stop()
             state["advance"] = stack.enter_context(progress_bar(f"writing {name} shards", total=rows))
 
-        summary = prepare(name, source, out, options, shard_size, workers,
-                          advance=lambda n: state["advance"](n), on_rows=start, pcm16k=pcm16k)
+        summary = prepare_corpus(name, source, out, options, shard_size, workers,
+                                 advance=lambda n: state["advance"](n), on_rows=start, pcm16k=pcm16k)
     print_shard_summary(summary, out)
     if summary["missing_audio"]:
         err_console.print(f"[yellow]{summary['missing_audio']} entries have no audio on disk[/] "
