@@ -219,7 +219,7 @@ def entries_from_file(path: Path) -> list[Entry]:
     data = read_json(path)
     if is_reference(data):
         reference = load_reference(path, data)
-        return [Entry(Path(path), reference=row, label=reference.label, source=reference.source.citation)
+        return [Entry(Path(path), reference=row, label=reference.label, source=reference.source.text)
                 for row in reference.rows]
     return [Entry(Path(path), result=parse_result(data, path))]
 

@@ -280,20 +280,22 @@ class Result(Model):
         return self.model_dump_json(indent=2) + "\n"
 
 
-class Source(Model):
+class Citation(Model):
+    """Where a reference file's published numbers come from."""
+
     title: str | None = None
     arxiv: str | None = None
     url: str | None = None
     section: str | None = None
 
     @model_validator(mode="after")
-    def _named(self) -> Source:
+    def _named(self) -> Citation:
         if not (self.title or self.url):
             raise ValueError("needs a title or a url: say where the numbers come from")
         return self
 
     @property
-    def citation(self) -> str:
+    def text(self) -> str:
         parts = [self.title, f"arXiv {self.arxiv}" if self.arxiv else None, self.section]
         return ", ".join(p for p in parts if p)
 
@@ -316,7 +318,7 @@ class ReferenceFile(Model):
     kind: Literal["reported"] = "reported"
     #: Shown after the encoder name: "whisper-aut (paper)".
     label: str = "reported"
-    source: Source
+    source: Citation
     notes: str | None = None
     rows: list[ReferenceRow] = Field(min_length=1)
 
