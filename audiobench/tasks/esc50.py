@@ -68,7 +68,9 @@ class ESC50(Task):
 
 
 @dataclass(frozen=True)
-class Row:
+class MetadataRow:
+    """One row of meta/esc50.csv."""
+
     filename: str
     fold: int
     target: int
@@ -76,14 +78,14 @@ class Row:
     src_file: str
 
 
-def read_rows(path: Path) -> list[Row]:
+def read_rows(path: Path) -> list[MetadataRow]:
     """The CSV's rows, validated: integer fold (1-5) and target (0-49), one category per
     target, every file listed once. A bad row is an error naming its line and field."""
     reader = csv.DictReader(io.StringIO(read_metadata_text(path), newline=""))
     missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
     if missing:
         raise DataError(f"{path} lacks column(s) {', '.join(missing)}", "use the official meta/esc50.csv")
-    rows: list[Row] = []
+    rows: list[MetadataRow] = []
     first_line: dict[str, tuple[int, int]] = {}
     category_line: dict[int, tuple[str, int]] = {}
     for record in reader:
@@ -91,9 +93,9 @@ def read_rows(path: Path) -> list[Row]:
         if None in record or None in record.values():
             many = "more" if None in record else "fewer"
             raise MetadataError(path, line, f"{many} fields than the header's {len(reader.fieldnames)}")
-        row = Row(record["filename"].strip(), integer_field(path, line, "fold", record["fold"], FOLDS),
-                  integer_field(path, line, "target", record["target"], CLASSES), record["category"].strip(),
-                  record["src_file"].strip())
+        row = MetadataRow(record["filename"].strip(), integer_field(path, line, "fold", record["fold"], FOLDS),
+                          integer_field(path, line, "target", record["target"], CLASSES), record["category"].strip(),
+                          record["src_file"].strip())
         if row.filename in ("", ".", "..") or any(c in row.filename for c in "/\\\0"):
             raise MetadataError(path, line, f"field 'filename' is {row.filename!r}, not a file name in audio/")
         if row.filename in first_line:
