@@ -73,13 +73,13 @@ def open_url(url: str) -> IO[bytes]:
     return open(url.removeprefix("file://"), "rb")
 
 
-def join(base: str, name: str) -> str:
+def join_location(base: str, name: str) -> str:
     return f"{base.rstrip('/')}/{name}" if is_remote(base) else str(Path(base) / name)
 
 
 def read_shard_set(location: str) -> list[ShardList]:
     """The per-domain shard lists of a folder or URL holding ``shards.json``."""
-    where = join(location, SUMMARY)
+    where = join_location(location, SUMMARY)
     try:
         with open_url(where) as f:
             text = f.read().decode("utf-8")
@@ -87,7 +87,7 @@ def read_shard_set(location: str) -> list[ShardList]:
         raise DataError(f"cannot open {where}: {err}",
                         "pass a folder written by `audiobench data shard` / `data prepare`, or DOMAIN=PATTERN") from err
     summary = read_summary(text, where)
-    return [ShardList(domain, tuple(join(location, s["name"]) for s in entry["shards"]),
+    return [ShardList(domain, tuple(join_location(location, s["name"]) for s in entry["shards"]),
                       tuple(s["samples"] for s in entry["shards"]), origin=where)
             for domain, entry in sorted(summary["domains"].items()) if entry["shards"]]
 
