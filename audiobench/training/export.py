@@ -22,7 +22,7 @@ from audiobench.files import atomic_write_text
 from audiobench.training.trainer import FINAL_DIR
 
 
-def resolve_checkpoint(source: str | Path) -> Path:
+def checkpoint_to_export(source: str | Path) -> Path:
     """A run folder means its ``final/`` model, or its latest checkpoint if it never finished."""
     source = Path(source)
     if (source / "config.json").is_file():
@@ -41,7 +41,7 @@ def export_encoder(source: str | Path, out: str | Path) -> dict:
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise ConfigError(f"--out {out} exists and is not empty", "pass a new folder")
-    checkpoint = resolve_checkpoint(source)
+    checkpoint = checkpoint_to_export(source)
     model = checked_load(WhisperForConditionalGeneration, checkpoint, "model.encoder.", option="export")
     encoder = model.get_encoder()
     tmp = out.with_name(f".{out.name}.tmp")
