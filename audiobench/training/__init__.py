@@ -6,6 +6,6 @@ seeded per-reader mixture; ``corpora`` turns downloaded corpora into shards) or,
 runs, ``datalist`` (JSONL rows of loose files, validated) with ``sampler`` (the domain mixture);
 then ``collator`` (decoded waveforms, prompted targets, dropped samples; prompts and tokenizer
 in ``tokenizer``), ``trainer`` (the recipe on ``Seq2SeqTrainer``, log-mel on the device;
-recipes in ``config`` and ``recipes/``; resume points in ``checkpoints``; counts in
+recipes in ``config`` and ``recipes/``; resume points in ``resume``; counts in
 ``datareport``) and ``export`` (the encoder alone). ``mixture`` writes a small offline mixture.
 """

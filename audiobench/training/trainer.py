@@ -40,7 +40,7 @@ from audiobench.encoders.features import SAMPLE_RATE, LogMel
 from audiobench.encoders.whisper import shipped_config
 from audiobench.errors import AudiobenchError, ConfigError, DataError
 from audiobench.files import atomic_write_text
-from audiobench.training.checkpoints import ResumePoint, check_identity, find_resume_point, mark_complete
+from audiobench.training.resume import ResumePoint, check_identity, find_resume_point, mark_complete
 from audiobench.training.collator import (IGNORE, WINDOW_SAMPLES, ClipDataset, TargetEncoder, WhisperCollator,
                                           check_rows, make_item)
 from audiobench.training.config import TrainConfig, shipped_deepspeed_config

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from audiobench.errors import ConfigError
-from audiobench.training.checkpoints import check_identity, find_resume_point, mark_complete
+from audiobench.training.resume import check_identity, find_resume_point, mark_complete
 
 
 def checkpoint(out: Path, step: int, complete: bool) -> Path:
