@@ -99,7 +99,7 @@ def make_item(key: str, domain: str, text: str, language: str | None, decode: Ca
             "status": status, "reason": reason}
 
 
-class ClipDataset(torch.utils.data.Dataset):
+class DataListDataset(torch.utils.data.Dataset):
     """Data list row ``i`` -> its training item (for small runs of loose files)."""
 
     def __init__(self, rows: list[Row], default_language: str | None = None) -> None:

@@ -41,7 +41,7 @@ from audiobench.encoders.whisper import shipped_config
 from audiobench.errors import AudiobenchError, ConfigError, DataError
 from audiobench.files import atomic_write_text
 from audiobench.training.resume import ResumePoint, check_identity, find_resume_point, mark_complete
-from audiobench.training.collator import (IGNORE, WINDOW_SAMPLES, ClipDataset, TargetEncoder, WhisperCollator,
+from audiobench.training.collator import (IGNORE, WINDOW_SAMPLES, DataListDataset, TargetEncoder, WhisperCollator,
                                           check_rows, make_item)
 from audiobench.training.config import TrainConfig, shipped_deepspeed_config
 from audiobench.training.datareport import DataReport
@@ -437,7 +437,7 @@ def build_run(config: TrainConfig, data: str | Sequence[str], out: str | Path, r
     if streaming:
         dataset, sampler = stream_dataset(train_data, config, args, samples), None
     else:
-        dataset = ClipDataset(train_data.rows, config.default_language)
+        dataset = DataListDataset(train_data.rows, config.default_language)
         sampler = MixtureSampler(dataset.domains, config.domain_weights, samples, seed=config.seed)
     sample_log = None
     if config.record_samples:
@@ -445,7 +445,7 @@ def build_run(config: TrainConfig, data: str | Sequence[str], out: str | Path, r
         sample_log = out / "samples" / f"rank{args.process_index}.jsonl"
     trainer = AudioSeq2SeqTrainer(
         model=model, args=args, train_dataset=dataset,
-        eval_dataset=ClipDataset(eval_rows, config.default_language) if eval_rows else None,
+        eval_dataset=DataListDataset(eval_rows, config.default_language) if eval_rows else None,
         data_collator=WhisperCollator(encoder), processing_class=tokenizer,
         compute_loss_func=token_mean_loss, callbacks=[JsonlLog(out / "log.jsonl"), *callbacks],
         mixture_sampler=sampler, report=report, out=out, identity=identity,

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from audiobench.errors import DataError
-from audiobench.training.collator import IGNORE, ClipDataset, TargetEncoder, WhisperCollator, check_rows, make_item
+from audiobench.training.collator import IGNORE, DataListDataset, TargetEncoder, WhisperCollator, check_rows, make_item
 from audiobench.training.datalist import Row, read_data_list
 from audiobench.training.tokenizer import CAPTION, EOT, NO_TIMESTAMPS, SOT, TRANSCRIBE, train_bpe
 
@@ -33,7 +33,7 @@ def test_prompts_transcribe_speech_and_caption_sound_and_music(tokenizer) -> Non
 def test_batch_has_waveforms_shifted_targets_and_masked_labels(small_corpus: Path, tokenizer) -> None:
     rows = read_data_list(small_corpus)
     encoder = TargetEncoder(tokenizer)
-    batch = WhisperCollator(encoder)([ClipDataset(rows)[i] for i in (0, 4)])
+    batch = WhisperCollator(encoder)([DataListDataset(rows)[i] for i in (0, 4)])
     # Workers only decode and resample: 1 s clips at 16 kHz, the log-mel is made on the device.
     assert batch["waveform"].shape == (2, 16_000) and batch["waveform"].dtype == torch.float32
     assert batch["keys"] == [rows[0].key, rows[4].key] and batch["status"] == ["ok", "ok"]
