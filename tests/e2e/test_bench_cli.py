@@ -3,6 +3,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from audiobench.encoders import build_encoder
 from audiobench.flops import encoder_flops
 
@@ -22,9 +24,13 @@ def test_bench_sweeps_windows_clip_lengths_and_batch_sizes_into_one_json(tmp_pat
     positions = {("full", 1.0): 1500, ("full", 2.5): 1500, ("trim50", 1.0): 50, ("trim50", 2.5): 150}
     for f in figures:
         assert f["clips_per_second"] > 0 and f["device"] == "cpu" and f["dtype"] == "float32" and not f["oom"]
-        assert f["audio_seconds_per_second"] == f["clips_per_second"] * f["clip_seconds"]
+        # Every rate is one batch's content over one batch's time: its clips, audio and FLOPs.
+        batch_seconds = f["milliseconds_per_batch"] / 1000
+        assert f["clips_per_second"] * batch_seconds == pytest.approx(f["batch_size"])
+        assert f["audio_seconds_per_second"] * batch_seconds == pytest.approx(f["batch_size"] * f["clip_seconds"])
+        assert f["achieved_tflops"] * 1e12 * batch_seconds == pytest.approx(f["batch_size"] * f["flops_per_clip"])
+        # The FLOPs of the positions encoded (the count itself is checked against torch in test_flops).
         assert f["flops_per_clip"] == sum(encoder_flops(config, positions[f["window"], f["clip_seconds"]]))
-        assert f["achieved_tflops"] == f["flops_per_clip"] * f["clips_per_second"] / 1e12
         assert f["mfu"] is None  # no known peak for a CPU
     assert "whisper-micro throughput" in stdout and "trim50" in stdout
 
