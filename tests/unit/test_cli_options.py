@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 
 import audiobench.encoders
-from audiobench.choices import DTYPE_CHOICES, POOLINGS, PROBES
 
 BAD = [("--probe", "lgistic", "'lgistic' is not one of 'logistic', 'mlp', 'paper'"),
        ("--pooling", "max", "'max' is not one of 'masked-mean', 'padded-mean'"),
@@ -37,6 +36,6 @@ def test_help_lists_the_choices(run_cli, monkeypatch):
     monkeypatch.setenv("COLUMNS", "300")
     code, out, _ = run_cli("run", "--help")
     assert code == 0
-    for values in (PROBES.names(), POOLINGS, DTYPE_CHOICES):
-        assert "|".join(values) in out, values
+    for choices in ("logistic|mlp|paper", "masked-mean|padded-mean", "auto|float32|bfloat16|float16"):
+        assert choices in out, choices
     assert "last|all|N" in out

@@ -9,7 +9,7 @@ import torch
 from audiobench.errors import DataError
 from audiobench.training.collator import IGNORE, DataListDataset, TargetEncoder, WhisperCollator, check_rows, make_item
 from audiobench.training.datalist import Row, read_data_list
-from audiobench.training.tokenizer import CAPTION, EOT, NO_TIMESTAMPS, SOT, TRANSCRIBE, train_bpe
+from audiobench.training.tokenizer import train_bpe
 
 
 @pytest.fixture
@@ -24,10 +24,13 @@ def tokens(tokenizer, ids) -> list[str]:
 
 def test_prompts_transcribe_speech_and_caption_sound_and_music(tokenizer) -> None:
     encoder = TargetEncoder(tokenizer)
-    assert tokens(tokenizer, encoder.prompt("speech", "en")) == [SOT, "<|en|>", TRANSCRIBE, NO_TIMESTAMPS]
-    assert tokens(tokenizer, encoder.prompt("speech", "de")) == [SOT, "<|de|>", TRANSCRIBE, NO_TIMESTAMPS]
-    assert tokens(tokenizer, encoder.prompt("music", "de")) == [SOT, CAPTION, NO_TIMESTAMPS]
-    assert tokenizer.eos_token == EOT and tokenizer.pad_token == EOT
+    # Whisper's own special tokens (openai/whisper's tokenizer), spelled out; <|caption|> is ours.
+    assert tokens(tokenizer, encoder.prompt("speech", "en")) == [
+        "<|startoftranscript|>", "<|en|>", "<|transcribe|>", "<|notimestamps|>"]
+    assert tokens(tokenizer, encoder.prompt("speech", "de")) == [
+        "<|startoftranscript|>", "<|de|>", "<|transcribe|>", "<|notimestamps|>"]
+    assert tokens(tokenizer, encoder.prompt("music", "de")) == ["<|startoftranscript|>", "<|caption|>", "<|notimestamps|>"]
+    assert tokenizer.eos_token == "<|endoftext|>" and tokenizer.pad_token == "<|endoftext|>"
 
 
 def test_batch_has_waveforms_shifted_targets_and_masked_labels(small_corpus: Path, tokenizer) -> None:
