@@ -152,6 +152,7 @@ def test_paper_probe_is_the_seeded_linear_recipe_with_one_output_per_task_class(
     assert (first.predict(X) == second.predict(X)).all()
     assert (first.predict(X) == y).mean() > 0.6  # chance is 0.25; 100 Adam steps at lr 1e-3
     assert first.model_.out_features == 6
+    # The paper's section 4.1: Adam at lr 1e-3, 50 epochs, mini-batch 64.
     assert PaperProbe().settings() == {"epochs": 50, "lr": 1e-3, "batch_size": 64, "balanced": False, "seed": 0}
 
 

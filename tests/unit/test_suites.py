@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 from support.results import make_result
 
 from audiobench.errors import ConfigError
@@ -98,10 +99,15 @@ def test_unknown_suite_names_the_shipped_ones() -> None:
         load_suite("nowhere.yaml")
 
 
-def test_the_schema_is_the_model() -> None:
+def test_the_json_schema_describes_every_shipped_suite_file_and_allows_nothing_else() -> None:
     schema = Suite.model_json_schema()
-    assert set(schema["properties"]) == {"name", "description", "reference", "entries"}
-    assert schema["additionalProperties"] is False
+    entry = schema["$defs"]["SuiteEntry"]
+    assert schema["additionalProperties"] is False and entry["additionalProperties"] is False
+    for name in shipped_suite_names():
+        data = yaml.safe_load(shipped_suite_path(name).read_text())
+        assert set(schema["required"]) <= set(data) <= set(schema["properties"]), name
+        for item in data["entries"]:
+            assert set(entry["required"]) <= set(item) <= set(entry["properties"]), (name, item)
 
 
 def test_list_suites_shows_every_shipped_suite(run_cli) -> None:

@@ -9,6 +9,7 @@ from audiobench.training.config import load_config, recipe_names
 
 
 def test_the_paper_recipe() -> None:
+    """The hyper-parameter table of the Whisper-AuT paper (arXiv 2604.10438), number by number."""
     config = load_config("whisper-aut")
     assert (config.base_model, config.learning_rate, config.weight_decay) == ("openai/whisper-large-v3", 1e-5, 0.01)
     assert (config.lr_scheduler, config.warmup_ratio, config.epochs) == ("cosine", 0.05, 2.0)
