@@ -21,19 +21,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, ContextManager, Iterator, Sequence
 
+from audiobench.encoders.window import TRIM_MULTIPLE
 from audiobench.files import ensure_writable
 
 if TYPE_CHECKING:
-    from audiobench.cache import EmbeddingCache
+    from audiobench.cache import EmbeddingCache, EmbedReport
     from audiobench.encoders.base import Encoder
-    from audiobench.extraction import EmbedReport
+    from audiobench.encoders.description import EncoderDescription
     from audiobench.leaderboard import Collection, Leaderboard, Skipped
     from audiobench.results import Result
     from audiobench.tasks.base import Manifest
 
 Progress = Callable[[str, int | None], ContextManager[Callable[[int], None]]]
 DEFAULT_RESULTS_DIR = Path("results")
-TRIM_MULTIPLE = 50  # encoder positions (Whisper: 1 s); encoders.base.TRIM_MULTIPLE, without importing torch
 
 
 def default_data_root(task: str) -> Path:
@@ -53,9 +53,10 @@ def no_progress(description: str, total: int | None) -> Iterator[Callable[[int],
 
 @dataclass
 class Embedding:
-    """The cached embeddings of one encoder on one task's manifest."""
+    """The cached embeddings of one encoder on one task's manifest. ``encoder`` is the built
+    encoder, or its recorded description when nothing had to be encoded."""
 
-    encoder: Encoder
+    encoder: EncoderDescription
     manifest: Manifest
     cache: EmbeddingCache
     report: EmbedReport
@@ -116,23 +117,91 @@ def load_encoder(encoder: str | Encoder, weights: str | None = None, random_init
     return model
 
 
+def describe_encoder(encoder: str | EncoderDescription, weights: str | None = None, random_init: bool = False,
+                     window: str | None = None, trim_multiple: int = TRIM_MULTIPLE, trust_remote_code: bool = False,
+                     cache_dir: Path | str | None = None,
+                     notify: Callable[[str], None] | None = None) -> EncoderDescription:
+    """The named encoder's description recorded in ``cache_dir`` by an earlier build (see
+    ``encoders.description``), set to run ``window``; else the encoder built, and recorded."""
+    from audiobench.encoders import Window
+    from audiobench.encoders.description import read_card
+
+    if not isinstance(encoder, str):
+        return load_encoder(encoder, window=window, trim_multiple=trim_multiple)
+    key = _card_key(encoder, weights, random_init, trust_remote_code)
+    card = read_card(Path(cache_dir or default_cache_dir()), key) if key else None
+    if card is None:
+        return _build_and_record(encoder, weights, random_init, window, trim_multiple, trust_remote_code, cache_dir,
+                                 notify)
+    if window is not None:
+        card.set_window(Window(window, trim_multiple))
+    return card
+
+
+def _card_key(encoder: str | EncoderDescription, weights: str | None, random_init: bool,
+              trust_remote_code: bool) -> str | None:
+    """Where the card of a named encoder is recorded; None for ready objects and remote code
+    (which may change without any file of the weights changing)."""
+    from audiobench.encoders import ENCODERS
+    from audiobench.encoders.description import card_key
+
+    if not isinstance(encoder, str) or trust_remote_code:
+        return None
+    spec = ENCODERS.get(encoder)
+    return card_key(spec.name, spec.kwargs, weights or spec.default_weights, random_init)
+
+
+def _build_and_record(encoder: str | EncoderDescription, weights: str | None, random_init: bool, window: str | None,
+                      trim_multiple: int, trust_remote_code: bool, cache_dir: Path | str | None,
+                      notify: Callable[[str], None] | None) -> Encoder:
+    """Build the encoder, say what loading skipped (if anything) and record its card."""
+    from audiobench.encoders.description import EncoderCard, write_card
+
+    model = load_encoder(encoder, weights, random_init, window, trim_multiple, trust_remote_code)
+    if notify and model.load_report and isinstance(encoder, str):
+        notify(f"{encoder}: {model.load_report}")
+    key = _card_key(encoder, weights, random_init, trust_remote_code)
+    if key:
+        write_card(Path(cache_dir or default_cache_dir()), key, EncoderCard.of(model))
+    return model
+
+
+def _reuse(card: EncoderDescription, manifest: Manifest, cache_dir: Path, device: str,
+           dtype: str) -> tuple[EmbeddingCache, EmbedReport] | None:
+    """The cache and report when every clip is cached for ``card`` in the precision ``embed``
+    would run; on the CPU without importing torch."""
+    from audiobench.cache import complete_cache
+
+    if device == "cpu":
+        return complete_cache(card, manifest, cache_dir, "float32" if dtype == "auto" else dtype, "cpu")
+    from audiobench.extraction import resolve_device, resolve_dtype
+
+    resolved = resolve_device(device)
+    return complete_cache(card, manifest, cache_dir, resolve_dtype(dtype, resolved, card), str(resolved))
+
+
 def check_options(encoder: str | Encoder, task: str | Manifest, device: str = "auto", dtype: str = "auto",
                   pooling: str = "masked-mean", probe: str = "logistic", window: str | None = None,
                   trim_multiple: int = TRIM_MULTIPLE) -> None:
     """Reject bad names and option values before any slow work starts."""
+    from audiobench.choices import DTYPE_CHOICES, POOLINGS, PROBES
     from audiobench.encoders import ENCODERS, Window
-    from audiobench.evaluate import check_pooling
-    from audiobench.extraction import resolve_device, resolve_dtype
-    from audiobench.choices import PROBES
+    from audiobench.errors import ConfigError
     from audiobench.tasks import TASKS
 
     if isinstance(encoder, str):
         ENCODERS.get(encoder)
     if isinstance(task, str):
         TASKS.get(task)
-    resolve_dtype(dtype, resolve_device(device))
-    check_pooling(pooling)
-    PROBES.get(probe)
+    if dtype not in DTYPE_CHOICES:
+        raise ConfigError(f"--dtype {dtype}: unknown", f"use one of {', '.join(DTYPE_CHOICES)}")
+    if device != "cpu":  # torch checks the name and that the device exists (the CPU needs no torch)
+        from audiobench.extraction import resolve_device
+
+        resolve_device(device)
+    if pooling not in POOLINGS:
+        raise ConfigError(f"--pooling {pooling}: unknown", f"use one of {', '.join(POOLINGS)}")
+    PROBES.check(probe)
     Window(window or "full", trim_multiple)
 
 
@@ -147,52 +216,75 @@ def refuse_ranks(command: str) -> None:
                           "fill the cache with `torchrun ... -m audiobench embed`, then run it without torchrun")
 
 
-def embed(encoder: str | Encoder, task: str | Manifest, *, protocol: str | None = None,
+def embed(encoder: str | EncoderDescription, task: str | Manifest, *, protocol: str | None = None,
           data_root: Path | str | None = None, cache_dir: Path | str | None = None, weights: str | None = None,
           random_init: bool = False, device: str = "auto", dtype: str = "auto", batch_size: int = 16,
           workers: int | None = None, skip_bad: bool = False, window: str | None = None,
-          trim_multiple: int = TRIM_MULTIPLE, progress: Progress = no_progress,
+          trim_multiple: int = TRIM_MULTIPLE, trust_remote_code: bool = False, progress: Progress = no_progress,
           notify: Callable[[str], None] | None = None) -> Embedding:
     """Make sure every clip of the task is in the embedding cache (every layer, both poolings).
 
     Under ``torchrun`` each process encodes its share of the missing clips (one GPU each); only
     rank 0 reports progress, counting its own share; every rank gets the whole run's report.
     ``notify`` hears what the user should be told once (a batch halved after running out of
-    device memory)."""
-    from audiobench.extraction import EmbedOptions
-    from audiobench.extraction import embed as extract
+    device memory).
+
+    When the encoder's description was recorded by an earlier build and every clip is cached,
+    the model is not built (nor, on the CPU, torch imported): ``Embedding.encoder`` is then
+    that description."""
+    from audiobench.encoders.description import EncoderCard
+    from audiobench.errors import ConfigError
     from audiobench.sharding import check_ranks, current_shard
 
     check_options(encoder, task, device, dtype, window=window, trim_multiple=trim_multiple)
-    ensure_writable(Path(cache_dir or default_cache_dir()), "--cache-dir")
+    cache_path = Path(cache_dir or default_cache_dir())
+    ensure_writable(cache_path, "--cache-dir")
     manifest = task if not isinstance(task, str) else load_manifest(task, protocol, data_root)
-    model = load_encoder(encoder, weights, random_init, window, trim_multiple)
-    options = EmbedOptions(batch_size=batch_size, device=device, dtype=dtype, num_workers=workers, skip_bad=skip_bad)
     shard = current_shard()
     check_ranks(shard, len(manifest.clips), manifest.protocol_id)  # before any progress bar
+    model = describe_encoder(encoder, weights, random_init, window, trim_multiple, trust_remote_code, cache_path,
+                             notify)
+    if isinstance(model, EncoderCard):
+        # Under torchrun every rank must take the same path: the ranks always extract together.
+        hit = None if shard.distributed else _reuse(model, manifest, cache_path, device, dtype)
+        if hit:
+            return Embedding(model, manifest, *hit)
+        if not isinstance(encoder, str):
+            raise ConfigError(f"clips of {manifest.protocol_id} are not cached for {model.name}, and a recorded "
+                              "description cannot encode them", f"pass the encoder's name, {model.name!r}")
+        model = _build_and_record(encoder, weights, random_init, window, trim_multiple, trust_remote_code,
+                                  cache_path, notify)
+    from audiobench.extraction import EmbedOptions
+    from audiobench.extraction import embed as extract
+
+    options = EmbedOptions(batch_size=batch_size, device=device, dtype=dtype, num_workers=workers, skip_bad=skip_bad)
     window_note = "" if model.window.mode == "full" else f" ({model.window.label} windows)"
     description = f"embedding {manifest.task} with {model.name}{window_note}"
     if shard.distributed:
         description += f", rank 0 of {shard.world_size}"
     total = None if shard.distributed else len(manifest.clips)  # rank 0 counts only its own share
     with (progress if shard.is_main else no_progress)(description, total) as advance:
-        cache, report = extract(model, manifest, Path(cache_dir or default_cache_dir()), options, on_progress=advance,
+        cache, report = extract(model, manifest, cache_path, options, on_progress=advance,
                                 on_notice=notify if shard.is_main else None)
     return Embedding(model, manifest, cache, report)
 
 
-def cached(encoder: str | Encoder, task: str | Manifest, *, protocol: str | None = None,
+def cached(encoder: str | EncoderDescription, task: str | Manifest, *, protocol: str | None = None,
            data_root: Path | str | None = None, cache_dir: Path | str | None = None, weights: str | None = None,
            random_init: bool = False, device: str = "auto", dtype: str = "auto", skip_bad: bool = False,
-           window: str | None = None, trim_multiple: int = TRIM_MULTIPLE) -> Embedding:
+           window: str | None = None, trim_multiple: int = TRIM_MULTIPLE, trust_remote_code: bool = False,
+           notify: Callable[[str], None] | None = None) -> Embedding:
     """The embeddings a finished ``embed`` left in the cache; never encodes (``CacheError`` if
-    clips are missing). With ``dtype="auto"`` embeddings made in any precision are found."""
+    clips are missing), and builds the encoder only when no earlier build recorded its
+    description. With ``dtype="auto"`` embeddings made in any precision are found."""
     from audiobench.extraction import cached as lookup
 
     check_options(encoder, task, device, dtype, window=window, trim_multiple=trim_multiple)
     manifest = task if not isinstance(task, str) else load_manifest(task, protocol, data_root)
-    model = load_encoder(encoder, weights, random_init, window, trim_multiple)
-    cache, report = lookup(model, manifest, Path(cache_dir or default_cache_dir()), dtype, device, skip_bad)
+    cache_path = Path(cache_dir or default_cache_dir())
+    model = describe_encoder(encoder, weights, random_init, window, trim_multiple, trust_remote_code, cache_path,
+                             notify)
+    cache, report = lookup(model, manifest, cache_path, dtype, device, skip_bad)
     return Embedding(model, manifest, cache, report)
 
 
@@ -235,19 +327,22 @@ def probe_embedding(embedding: Embedding, *, probe: str = "logistic", layer: str
     return results
 
 
-def probe(encoder: str | Encoder, task: str | Manifest, *, protocol: str | None = None, probe: str = "logistic",
-          layer: str | int = "last", pooling: str = "masked-mean", seed: int = 0, seeds: int = 1,
-          device: str = "auto", dtype: str = "auto", data_root: Path | str | None = None,
+def probe(encoder: str | EncoderDescription, task: str | Manifest, *, protocol: str | None = None,
+          probe: str = "logistic", layer: str | int = "last", pooling: str = "masked-mean", seed: int = 0,
+          seeds: int = 1, device: str = "auto", dtype: str = "auto", data_root: Path | str | None = None,
           cache_dir: Path | str | None = None,
           results_dir: Path | str | None = DEFAULT_RESULTS_DIR, weights: str | None = None,
           random_init: bool = False, skip_bad: bool = False, window: str | None = None,
-          trim_multiple: int = TRIM_MULTIPLE, progress: Progress = no_progress) -> list[Result]:
-    """Probe embeddings already in the cache (``embed`` first); never encodes."""
+          trim_multiple: int = TRIM_MULTIPLE, trust_remote_code: bool = False, progress: Progress = no_progress,
+          notify: Callable[[str], None] | None = None) -> list[Result]:
+    """Probe embeddings already in the cache (``embed`` first); never encodes, and builds the
+    encoder only when no earlier build recorded its description."""
     check_options(encoder, task, device, dtype, pooling, probe, window, trim_multiple)
     refuse_ranks("probe")
     if results_dir is not None:
         ensure_writable(Path(results_dir), "--results-dir")
-    model = _with_layer(load_encoder(encoder, weights, random_init, window, trim_multiple), layer)
+    model = _with_layer(describe_encoder(encoder, weights, random_init, window, trim_multiple, trust_remote_code,
+                                         cache_dir, notify), layer)
     embedding = cached(model, task, protocol=protocol, data_root=data_root, cache_dir=cache_dir, device=device,
                        dtype=dtype, skip_bad=skip_bad, window=window, trim_multiple=trim_multiple)
     return probe_embedding(embedding, probe=probe, layer=layer, pooling=pooling, seed=seed, seeds=seeds,
@@ -255,13 +350,13 @@ def probe(encoder: str | Encoder, task: str | Manifest, *, protocol: str | None 
                            results_dir=results_dir, random_init=random_init, progress=progress)
 
 
-def run(encoder: str | Encoder, task: str | Manifest, *, protocol: str | None = None, probe: str = "logistic",
-        layer: str | int = "last", pooling: str = "masked-mean", seed: int = 0, seeds: int = 1,
-        device: str = "auto", dtype: str = "auto", batch_size: int = 16, workers: int | None = None,
+def run(encoder: str | EncoderDescription, task: str | Manifest, *, protocol: str | None = None,
+        probe: str = "logistic", layer: str | int = "last", pooling: str = "masked-mean", seed: int = 0,
+        seeds: int = 1, device: str = "auto", dtype: str = "auto", batch_size: int = 16, workers: int | None = None,
         data_root: Path | str | None = None,
         cache_dir: Path | str | None = None, results_dir: Path | str | None = DEFAULT_RESULTS_DIR,
         weights: str | None = None, random_init: bool = False, skip_bad: bool = False, window: str | None = None,
-        trim_multiple: int = TRIM_MULTIPLE, progress: Progress = no_progress,
+        trim_multiple: int = TRIM_MULTIPLE, trust_remote_code: bool = False, progress: Progress = no_progress,
         notify: Callable[[str], None] | None = None) -> list[Result]:
     """Embed (cached) and probe: one ``Result`` per layer, written to ``results_dir``."""
     check_options(encoder, task, device, dtype, pooling, probe, window, trim_multiple)
@@ -270,16 +365,21 @@ def run(encoder: str | Encoder, task: str | Manifest, *, protocol: str | None = 
         ensure_writable(Path(results_dir), "--results-dir")
     ensure_writable(Path(cache_dir or default_cache_dir()), "--cache-dir")
     manifest = task if not isinstance(task, str) else load_manifest(task, protocol, data_root)
-    model = _with_layer(load_encoder(encoder, weights, random_init, window, trim_multiple), layer)
-    embedding = embed(model, manifest, cache_dir=cache_dir, device=device, dtype=dtype, batch_size=batch_size,
+    from audiobench.encoders.description import EncoderCard
+
+    model = _with_layer(describe_encoder(encoder, weights, random_init, window, trim_multiple, trust_remote_code,
+                                         cache_dir, notify), layer)
+    # A recorded description goes back as the name: embed builds the encoder if clips are missing.
+    embedding = embed(encoder if isinstance(model, EncoderCard) else model, manifest, cache_dir=cache_dir,
+                      weights=weights, random_init=random_init, device=device, dtype=dtype, batch_size=batch_size,
                       workers=workers, skip_bad=skip_bad, window=window, trim_multiple=trim_multiple,
-                      progress=progress, notify=notify)
+                      trust_remote_code=trust_remote_code, progress=progress, notify=notify)
     return probe_embedding(embedding, probe=probe, layer=layer, pooling=pooling, seed=seed, seeds=seeds,
                            device=device,
                            results_dir=results_dir, random_init=random_init, progress=progress)
 
 
-def _with_layer(model: Encoder, layer: str | int) -> Encoder:
+def _with_layer(model: EncoderDescription, layer: str | int) -> EncoderDescription:
     """``model``, once ``layer`` is known to exist in it (checked before any embedding work)."""
     from audiobench.evaluate import parse_layers
 

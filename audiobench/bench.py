@@ -16,7 +16,8 @@ from itertools import product
 
 import torch
 
-from audiobench.encoders.base import Encoder, Window
+from audiobench.encoders.base import Encoder
+from audiobench.encoders.window import Window
 from audiobench.extraction import DTYPES, encode_and_pool
 
 #: Dense bf16/fp16 tensor-core peaks (TFLOP/s) by device name, for MFU.

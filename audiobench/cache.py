@@ -27,9 +27,9 @@ import io
 import json
 import uuid
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 from filelock import FileLock, Timeout
@@ -38,6 +38,10 @@ from audiobench.choices import POOLINGS
 from audiobench.errors import CacheError
 from audiobench.files import atomic_write_bytes, atomic_write_text, sha256_file
 from audiobench.tasks.base import Clip
+
+if TYPE_CHECKING:
+    from audiobench.encoders.description import EncoderDescription
+    from audiobench.tasks.base import Manifest
 
 FORMAT_VERSION = 2  # 2: chunks carry a sha256 checksum
 FAILURES = "failed.json"
@@ -324,3 +328,48 @@ class EmbeddingCache:
             out[list(targets)] = array[np.array(rows), p, layer, :width]
         return out if out is not None else np.empty((0, 0), dtype=np.float32)
 
+
+@dataclass
+class EmbedReport:
+    """``keys[i]`` is the cache key of ``manifest.clips[i]``; ``skipped`` lists (clip id, reason);
+    ``discarded`` lists (chunk file, problem) for corrupt cache chunks whose clips were re-encoded."""
+
+    clips: int
+    cache_hits: int
+    encoded: int
+    seconds: float
+    device: str
+    keys: list[str]
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    discarded: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def clips_per_second(self) -> float | None:
+        return self.encoded / self.seconds if self.encoded and self.seconds > 0 else None
+
+
+def open_cache(encoder: EncoderDescription, cache_dir: Path, dtype: str) -> EmbeddingCache:
+    """The cache of ``encoder`` run in ``dtype`` (a resolved name, not ``auto``)."""
+    return EmbeddingCache(cache_dir, extraction_settings(encoder, dtype),
+                          {"encoder": encoder.name, "num_layers": encoder.num_layers, "dim": encoder.dim,
+                           "layer_dims": encoder.widths})
+
+
+def extraction_settings(encoder: EncoderDescription, dtype: str) -> ExtractionSettings:
+    return ExtractionSettings(encoder.fingerprint, encoder.sample_rate, encoder.window_seconds, dtype,
+                              encoder.window.label)
+
+
+def complete_cache(encoder: EncoderDescription, manifest: Manifest, cache_dir: Path, dtype: str,
+                   device: str) -> tuple[EmbeddingCache, EmbedReport] | None:
+    """The cache and report of ``embed`` when every clip of ``manifest`` is already in a cache
+    that exists and verifies (no chunk is corrupt); None when anything is left to encode. Needs
+    no model, so a repeated run answers from the encoder's recorded description alone."""
+    settings = extraction_settings(encoder, dtype)
+    if not (Path(cache_dir).expanduser() / settings.key).is_dir():
+        return None
+    cache = open_cache(encoder, cache_dir, dtype)
+    keys = [clip_key(manifest.root, clip) for clip in manifest.clips]
+    if cache.missing(keys) or cache.corrupt_chunks(keys):
+        return None
+    return cache, EmbedReport(clips=len(keys), cache_hits=len(keys), encoded=0, seconds=0.0, device=device, keys=keys)

@@ -14,10 +14,8 @@ from typing import Any
 import numpy as np
 
 from audiobench import __version__
-from audiobench.cache import EmbeddingCache
-from audiobench.choices import POOLINGS
-from audiobench.extraction import EmbedReport
-from audiobench.encoders.base import Encoder
+from audiobench.cache import EmbeddingCache, EmbedReport
+from audiobench.encoders.description import EncoderDescription
 from audiobench.errors import ConfigError, DataError
 from audiobench.probes import make_probe, select
 from audiobench.results import (EncoderInfo, Extraction, FoldPredictions, LayerScore, ProbeInfo, Result, Scores,
@@ -39,12 +37,6 @@ def parse_layers(spec: str, num_layers: int) -> list[int]:
     if not -num_layers <= index < num_layers:
         raise ConfigError(f"--layer {spec}: out of range", f"this encoder has layers 0..{num_layers - 1}")
     return [index % num_layers]
-
-
-def check_pooling(pooling: str) -> str:
-    if pooling not in POOLINGS:
-        raise ConfigError(f"--pooling {pooling}: unknown", f"use one of {', '.join(POOLINGS)}")
-    return pooling
 
 
 @dataclass
@@ -167,7 +159,7 @@ def load_embeddings(cache: EmbeddingCache, report: EmbedReport, usable: np.ndarr
     return embeddings
 
 
-def make_result(encoder: Encoder, random_init: bool, manifest: Manifest, cache: EmbeddingCache,
+def make_result(encoder: EncoderDescription, random_init: bool, manifest: Manifest, cache: EmbeddingCache,
                 report: EmbedReport, probe_name: str, probe_settings: dict[str, Any], seed: int, layer: int,
                 pooling: str, outcome: ProbeOutcome, curve: dict[int, ProbeOutcome] | None = None) -> Result:
     """The validated record of one probe run on cached embeddings; ``curve`` (``--layer all``)

@@ -15,7 +15,7 @@ import os
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +24,8 @@ from torch.utils.data import DataLoader, Dataset
 
 from audiobench.audio import audio_seconds, load_audio
 from audiobench.choices import PRECISIONS
-from audiobench.cache import CorruptChunkError, EmbeddingCache, ExtractionSettings, clip_key
+from audiobench.cache import (CorruptChunkError, EmbeddingCache, EmbedReport, clip_key, extraction_settings,
+                              open_cache)
 from audiobench.encoders.base import Encoder, pool
 from audiobench.errors import AudioReadError, CacheError, ConfigError, ExtractionError
 from audiobench.files import atomic_path
@@ -46,25 +47,6 @@ class EmbedOptions:
     prefetch: int = 4
 
 
-@dataclass
-class EmbedReport:
-    """``keys[i]`` is the cache key of ``manifest.clips[i]``; ``skipped`` lists (clip id, reason);
-    ``discarded`` lists (chunk file, problem) for corrupt cache chunks whose clips were re-encoded."""
-
-    clips: int
-    cache_hits: int
-    encoded: int
-    seconds: float
-    device: str
-    keys: list[str]
-    skipped: list[tuple[str, str]] = field(default_factory=list)
-    discarded: list[tuple[str, str]] = field(default_factory=list)
-
-    @property
-    def clips_per_second(self) -> float | None:
-        return self.encoded / self.seconds if self.encoded and self.seconds > 0 else None
-
-
 def resolve_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -83,23 +65,11 @@ def resolve_dtype(dtype: str, device: torch.device, encoder: Encoder | None = No
     if dtype == "auto":
         if device.type != "cuda":
             return "float32"
-        native = encoder.checkpoint_dtype if encoder is not None else None
-        return {torch.float16: "float16"}.get(native, "bfloat16")
+        native = encoder.checkpoint_dtype if encoder is not None else None  # a torch dtype, or its name on a card
+        return "float16" if str(native).removeprefix("torch.") == "float16" else "bfloat16"
     if dtype not in DTYPES:
         raise ConfigError(f"--dtype {dtype}: unknown", f"use auto or one of {', '.join(DTYPES)}")
     return dtype
-
-
-def open_cache(encoder: Encoder, cache_dir: Path, dtype: str) -> EmbeddingCache:
-    """The cache of ``encoder`` run in ``dtype`` (a resolved name, not ``auto``)."""
-    return EmbeddingCache(cache_dir, extraction_settings(encoder, dtype),
-                          {"encoder": encoder.name, "num_layers": encoder.num_layers, "dim": encoder.dim,
-                           "layer_dims": encoder.widths})
-
-
-def extraction_settings(encoder: Encoder, dtype: str) -> ExtractionSettings:
-    return ExtractionSettings(encoder.fingerprint, encoder.sample_rate, encoder.window_seconds, dtype,
-                              encoder.window.label)
 
 
 @dataclass

@@ -79,7 +79,8 @@ class Registry(Generic[T]):
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
 
-    def get(self, name: str) -> T:
+    def check(self, name: str) -> None:
+        """``UnknownNameError`` (with the closest name) unless ``name`` is registered; imports nothing."""
         self._load_entry_points()
         if name not in self._entries:
             close = difflib.get_close_matches(name, self._entries, n=1)
@@ -88,6 +89,9 @@ class Registry(Generic[T]):
                 f"unknown {self.kind} '{name}'",
                 f"{suggestion}available: {', '.join(self.names())}",
             )
+
+    def get(self, name: str) -> T:
+        self.check(name)
         entry = self._entries[name]
         if isinstance(entry, str):
             try:

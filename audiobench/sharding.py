@@ -4,7 +4,8 @@ rendezvous).
 Every rank plans the same batches from the same cache state, takes every ``world_size``-th
 batch, encodes it and writes its own cache chunks; batches are identical to a single
 process's, so the cache afterwards holds the same numbers. Outside torchrun there is one
-shard and nothing here touches ``torch.distributed``.
+shard and nothing here touches ``torch.distributed``. Torch is imported only by the functions
+that need it: reading a process's shard stays free of it (cache-hit runs never import torch).
 """
 
 from __future__ import annotations
@@ -12,12 +13,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, TypeVar
-
-import torch
-import torch.distributed as dist
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from audiobench.errors import ConfigError
+
+if TYPE_CHECKING:
+    import torch
 
 T = TypeVar("T")
 #: Ranks wait this long for each other (the slowest rank's whole share of the clips).
@@ -58,12 +59,17 @@ def check_ranks(shard: Shard, clips: int, what: str) -> None:
 def rank_device(device: torch.device, shard: Shard) -> torch.device:
     """Each rank of a node gets its own GPU (``cuda`` -> ``cuda:LOCAL_RANK``)."""
     if shard.distributed and device.type == "cuda" and device.index is None:
+        import torch
+
         return torch.device("cuda", shard.local_rank)
     return device
 
 
 def join(shard: Shard, device: torch.device) -> None:
     """Join the process group (NCCL on GPUs, gloo on CPUs) unless already in one."""
+    import torch
+    import torch.distributed as dist
+
     if shard.distributed and not dist.is_initialized():
         if device.type == "cuda":
             torch.cuda.set_device(device)
@@ -72,6 +78,8 @@ def join(shard: Shard, device: torch.device) -> None:
 
 def barrier(shard: Shard) -> None:
     if shard.distributed:
+        import torch.distributed as dist
+
         dist.barrier()
 
 
@@ -79,6 +87,8 @@ def gather(shard: Shard, value: Any) -> list[Any]:
     """Every rank's ``value``, in rank order (just ``[value]`` in a single process)."""
     if not shard.distributed:
         return [value]
+    import torch.distributed as dist
+
     values: list[Any] = [None] * shard.world_size
     dist.all_gather_object(values, value)
     return values

@@ -15,7 +15,6 @@ from audiobench.errors import ConfigError
 from audiobench.files import ensure_writable
 
 if TYPE_CHECKING:
-    from audiobench.encoders import Encoder
     from audiobench.results import Result
     from audiobench.tasks.base import Manifest
 
@@ -24,16 +23,6 @@ SEEDS = typer.Option(1, "--seeds", min=1, help="Repeat the probe with N seeds (-
                      "keeps per-seed scores; per-fold scores are their mean.")
 WORKERS = typer.Option(None, "--workers", min=0, help="Audio decoding processes (default: cores - 1, at most 8).")
 RESULTS_DIR = typer.Option(Path("results"), "--results-dir", help="Where result JSON files are written.")
-
-
-def _encoder(name: str, weights: Optional[str], random_init: bool, trust_remote_code: bool) -> "Encoder":
-    """The built encoder, after saying what loading it skipped (e.g. an audio-LLM's language model)."""
-    from audiobench import api
-
-    encoder = api.load_encoder(name, weights, random_init, trust_remote_code=trust_remote_code)
-    if encoder.load_report:
-        err_console.print(f"{name}: {escape(encoder.load_report)}")
-    return encoder
 
 
 SUITE = typer.Option(None, "--suite", "-s", help="Run a suite: a shipped name (`audiobench list suites`) or a "
@@ -87,12 +76,12 @@ def run(encoder: str = common.ENCODER, task: Optional[list[str]] = RUN_TASKS, su
     api.check_options(encoder, task, device, dtype, pooling, probe, window, trim_multiple)
     api.refuse_ranks("run")
     manifest = _manifest(task, protocol, data_root)
-    model = _encoder(encoder, weights, random_init, trust_remote_code)
-    results = api.run(model, manifest, probe=probe, layer=layer, pooling=pooling, seed=seed, seeds=seeds,
+    results = api.run(encoder, manifest, probe=probe, layer=layer, pooling=pooling, seed=seed, seeds=seeds,
                       device=device,
                       dtype=dtype, batch_size=batch_size, workers=workers, cache_dir=cache_dir,
                       results_dir=results_dir, weights=weights, random_init=random_init, skip_bad=skip_bad,
-                      window=window, trim_multiple=trim_multiple, progress=common.progress_bar, notify=_note)
+                      window=window, trim_multiple=trim_multiple, trust_remote_code=trust_remote_code,
+                      progress=common.progress_bar, notify=_note)
     first = results[0]
     _print_embedding(first.task.clips, first.timing.cache_hits, first.timing.clips_encoded, first.env.device,
                      first.timing.clips_per_second, [(s.id, s.reason) for s in first.task.skipped])
@@ -131,11 +120,10 @@ def embed_command(encoder: str = common.ENCODER, task: str = common.TASK, protoc
     if npz:
         ensure_writable(npz, "--npz", directory=False)
     manifest = _manifest(task, protocol, data_root)
-    model = _encoder(encoder, weights, random_init, trust_remote_code)
-    embedding = api.embed(model, manifest, cache_dir=cache_dir, weights=weights, random_init=random_init,
+    embedding = api.embed(encoder, manifest, cache_dir=cache_dir, weights=weights, random_init=random_init,
                           device=device, dtype=dtype, batch_size=batch_size, workers=workers,
                           skip_bad=skip_bad, window=window, trim_multiple=trim_multiple,
-                          progress=common.progress_bar, notify=_note)
+                          trust_remote_code=trust_remote_code, progress=common.progress_bar, notify=_note)
     if not current_shard().is_main:  # the other torchrun processes work quietly
         return
     report, model = embedding.report, embedding.encoder
@@ -170,12 +158,11 @@ def probe_command(encoder: str = common.ENCODER, task: str = common.TASK, protoc
     api.check_options(encoder, task, device, dtype, pooling, probe, window, trim_multiple)
     api.refuse_ranks("probe")
     manifest = _manifest(task, protocol, data_root)
-    model = _encoder(encoder, weights, random_init, trust_remote_code)
-    results = api.probe(model, manifest, probe=probe, layer=layer, pooling=pooling, seed=seed, seeds=seeds,
+    results = api.probe(encoder, manifest, probe=probe, layer=layer, pooling=pooling, seed=seed, seeds=seeds,
                         device=device,
                         dtype=dtype, cache_dir=cache_dir, results_dir=results_dir, weights=weights,
                         random_init=random_init, skip_bad=skip_bad, window=window, trim_multiple=trim_multiple,
-                        progress=common.progress_bar)
+                        trust_remote_code=trust_remote_code, progress=common.progress_bar, notify=_note)
     if results[0].task.skipped:
         err_console.print(f"[yellow]skipping {len(results[0].task.skipped)} clip(s) that failed to decode during "
                           "embed[/]")

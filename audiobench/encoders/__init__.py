@@ -9,10 +9,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from audiobench.encoders.spec import EncoderSpec
+from audiobench.encoders.window import Window
 from audiobench.registry import Registry
 
 if TYPE_CHECKING:
-    from audiobench.encoders.base import Encoder, EncoderOutput, Window
+    from audiobench.encoders.base import Encoder, EncoderOutput
 
 ENCODERS: Registry[EncoderSpec] = Registry("encoder", entry_point_group="audiobench.encoders", expected=EncoderSpec)
 
@@ -95,7 +96,7 @@ for _family, (_micro, _, _) in _FAMILIES.items():
 
 
 def build_encoder(name: str, weights: str | None = None, random_init: bool = False,
-                  window: "Window | None" = None, trust_remote_code: bool = False) -> "Encoder":
+                  window: Window | None = None, trust_remote_code: bool = False) -> "Encoder":
     """Build a registered encoder; ``window`` trims its fixed window (see ``Encoder.set_window``);
     ``trust_remote_code`` lets ``hf`` run model code shipped with a checkpoint."""
     encoder = ENCODERS.get(name).build(weights=weights, random_init=random_init, trust_remote_code=trust_remote_code)
@@ -105,8 +106,8 @@ def build_encoder(name: str, weights: str | None = None, random_init: bool = Fal
 
 
 def __getattr__(name: str) -> object:
-    """``Encoder`` and ``EncoderOutput`` import torch: loaded on first use, not with the registry."""
-    if name in ("Encoder", "EncoderOutput", "Window", "pool"):
+    """``Encoder``, ``EncoderOutput`` and ``pool`` import torch: loaded on first use, not with the registry."""
+    if name in ("Encoder", "EncoderOutput", "pool"):
         from audiobench.encoders import base
         return getattr(base, name)
     raise AttributeError(f"module 'audiobench.encoders' has no attribute '{name}'")

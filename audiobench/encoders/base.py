@@ -17,51 +17,16 @@ padding frames are never pooled).
 
 from __future__ import annotations
 
-import hashlib
-import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from audiobench.choices import WINDOWS
-from audiobench.errors import ConfigError
+from audiobench.encoders.description import EncoderDescription
+from audiobench.encoders.window import FULL_WINDOW, Window
 
 
-#: Default rounding of a trimmed window, in encoder positions (50 Whisper positions = 1 s).
-TRIM_MULTIPLE = 50
-
-
-@dataclass(frozen=True)
-class Window:
-    """How much of a fixed input window an encoder runs. ``full``: the whole window (what the
-    paper and Whisper do). ``trim``: only the positions covering the clip, rounded up to a
-    multiple of ``multiple`` positions (larger multiples: fewer distinct shapes, more padding)."""
-
-    mode: str = "full"
-    multiple: int = TRIM_MULTIPLE
-
-    def __post_init__(self) -> None:
-        if self.mode not in WINDOWS:
-            raise ConfigError(f"--window {self.mode}: unknown", f"use one of {', '.join(WINDOWS)}")
-        if self.multiple < 1:
-            raise ConfigError(f"--trim-multiple {self.multiple}: must be at least 1",
-                              "pass a positive count of positions")
-
-    @property
-    def label(self) -> str:
-        """``full`` or ``trim<multiple>``: stored in cache keys and results."""
-        return "full" if self.mode == "full" else f"trim{self.multiple}"
-
-    @classmethod
-    def from_label(cls, label: str) -> "Window":
-        if label.startswith("trim") and label[4:].isdigit():
-            return cls("trim", int(label[4:]))
-        return cls(label)
-
-
-FULL_WINDOW = Window()
 
 
 @dataclass
@@ -113,27 +78,21 @@ def mean_weights(lengths: torch.Tensor, frames: int) -> torch.Tensor:
     return valid / lengths[:, None].float()
 
 
-class Encoder(ABC, torch.nn.Module):
-    """Base class of every encoder. Subclasses set the attributes below in ``__init__``."""
+class Encoder(EncoderDescription, ABC, torch.nn.Module):
+    """Base class of every encoder. Subclasses set ``EncoderDescription``'s attributes (name,
+    sample rate, layers, widths, window) and those below in ``__init__``."""
 
-    name: str
-    sample_rate: int
-    num_layers: int
-    dim: int
     window_seconds: float | None = None
-    #: Each layer's width when they differ (``dim`` is then the widest); None: all are ``dim``.
     layer_dims: list[int] | None = None
+    provenance: dict[str, Any] = {}
+    can_trim: bool = False
+    window: Window = FULL_WINDOW
     #: The half precision the weights were published in, if any (``--dtype auto`` on GPU).
     checkpoint_dtype: torch.dtype | None = None
-    #: Where the weights came from, for result records (``weights``: hub id or path; ``revision``).
-    provenance: dict[str, Any] = {}
     #: One line on what loading did besides the obvious (e.g. tensors skipped), shown by the CLI.
     load_report: str | None = None
     #: Bump when the wrapper's numerics change, so cached embeddings are recomputed.
     wrapper_version: str = "1"
-    #: Whether ``set_window(Window("trim"))`` is supported (a fixed window the encoder can shorten).
-    can_trim: bool = False
-    window: Window = FULL_WINDOW
 
     @abstractmethod
     def forward(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> EncoderOutput:
@@ -150,32 +109,11 @@ class Encoder(ABC, torch.nn.Module):
         (recorded in every result)."""
         return {"class": type(self).__qualname__, "wrapper_version": self.wrapper_version, **self.fingerprint_fields()}
 
-    @property
-    def fingerprint(self) -> str:
-        """Stable hash of ``identity()``."""
-        return hashlib.sha256(json.dumps(self.identity(), sort_keys=True, default=str).encode()).hexdigest()
-
     def flops_per_clip(self, seconds: float) -> float | None:
         """Forward FLOPs to encode one clip of ``seconds`` under the current window (for MFU);
         None when unknown."""
         return None
 
-    def set_window(self, window: Window) -> None:
-        """Run the full window or trim it; trimming needs ``can_trim``."""
-        if window.mode == "trim" and not self.can_trim:
-            raise ConfigError(f"--window trim: encoder '{self.name}' cannot trim its input window",
-                              "use --window full (trim works for Whisper-family encoders)")
-        self.window = window
-
     def set_precision(self, dtype: torch.dtype) -> None:
         """Run the network in ``dtype`` (feature front ends keep float32)."""
         self.to(dtype)
-
-    @property
-    def widths(self) -> list[int]:
-        """Each layer's width."""
-        return list(self.layer_dims) if self.layer_dims else [self.dim] * self.num_layers
-
-    @property
-    def window_samples(self) -> int | None:
-        return None if self.window_seconds is None else int(round(self.window_seconds * self.sample_rate))

@@ -72,16 +72,22 @@ def run_suite(encoder: str | Encoder, suite: str | Path | Suite, *, tasks: Seque
     ``results_dir`` as each entry finishes."""
     suite = (suite if isinstance(suite, Suite) else load_suite(suite)).restricted(list(tasks))
     api.check_options(encoder, suite.tasks[0], device, dtype)  # the suite checked its own names
-    model = api.load_encoder(encoder, weights, random_init)
+    from audiobench.encoders.description import EncoderCard
+
+    # A recorded description (see encoders.description) until some pass must encode clips.
+    model = api.describe_encoder(encoder, weights, random_init, cache_dir=cache_dir)
     run = SuiteRun(suite, model.name)
     for (task, protocol, window), entries in embedding_groups(suite).items():
         embedded = EmbeddingPass(f"{task}/{protocol}" + ("" if window == "full" else f" ({window} window)"))
         run.passes.append(embedded)
         try:
             manifest = api.load_manifest(task, protocol, Path(data_dir) / task if data_dir else None)
-            embedded.embedding = api.embed(model, manifest, cache_dir=cache_dir, device=device, dtype=dtype,
-                                           batch_size=batch_size, workers=workers, skip_bad=skip_bad,
-                                           window=window, progress=progress)
+            embedded.embedding = api.embed(encoder if isinstance(model, EncoderCard) else model, manifest,
+                                           cache_dir=cache_dir, weights=weights, random_init=random_init,
+                                           device=device, dtype=dtype, batch_size=batch_size, workers=workers,
+                                           skip_bad=skip_bad, window=window, progress=progress)
+            if not isinstance(embedded.embedding.encoder, EncoderCard):  # built: the next passes reuse it
+                model = embedded.embedding.encoder
         except Exception as err:  # noqa: BLE001 - reported per entry, the suite goes on
             embedded.error = err
             run.outcomes.extend(EntryOutcome(entry, error=err) for entry in entries)
