@@ -220,14 +220,14 @@ def embed(encoder: str | EncoderDescription, task: str | Manifest, *, protocol: 
           data_root: Path | str | None = None, cache_dir: Path | str | None = None, weights: str | None = None,
           random_init: bool = False, device: str = "auto", dtype: str = "auto", batch_size: int = 16,
           workers: int | None = None, skip_bad: bool = False, window: str | None = None,
-          trim_multiple: int = TRIM_MULTIPLE, trust_remote_code: bool = False, progress: Progress = no_progress,
-          notify: Callable[[str], None] | None = None) -> Embedding:
+          trim_multiple: int = TRIM_MULTIPLE, trust_remote_code: bool = False, compile: bool = False,
+          progress: Progress = no_progress, notify: Callable[[str], None] | None = None) -> Embedding:
     """Make sure every clip of the task is in the embedding cache (every layer, both poolings).
 
     Under ``torchrun`` each process encodes its share of the missing clips (one GPU each); only
     rank 0 reports progress, counting its own share; every rank gets the whole run's report.
     ``notify`` hears what the user should be told once (a batch halved after running out of
-    device memory).
+    device memory). ``compile``: ``torch.compile`` the encoder's network first (GPUs, many clips).
 
     When the encoder's description was recorded by an earlier build and every clip is cached,
     the model is not built (nor, on the CPU, torch imported): ``Embedding.encoder`` is then
@@ -257,7 +257,8 @@ def embed(encoder: str | EncoderDescription, task: str | Manifest, *, protocol: 
     from audiobench.extraction import EmbedOptions
     from audiobench.extraction import embed as extract
 
-    options = EmbedOptions(batch_size=batch_size, device=device, dtype=dtype, num_workers=workers, skip_bad=skip_bad)
+    options = EmbedOptions(batch_size=batch_size, device=device, dtype=dtype, num_workers=workers, skip_bad=skip_bad,
+                           compile=compile)
     window_note = "" if model.window.mode == "full" else f" ({model.window.label} windows)"
     description = f"embedding {manifest.task} with {model.name}{window_note}"
     if shard.distributed:
@@ -356,8 +357,8 @@ def run(encoder: str | EncoderDescription, task: str | Manifest, *, protocol: st
         data_root: Path | str | None = None,
         cache_dir: Path | str | None = None, results_dir: Path | str | None = DEFAULT_RESULTS_DIR,
         weights: str | None = None, random_init: bool = False, skip_bad: bool = False, window: str | None = None,
-        trim_multiple: int = TRIM_MULTIPLE, trust_remote_code: bool = False, progress: Progress = no_progress,
-        notify: Callable[[str], None] | None = None) -> list[Result]:
+        trim_multiple: int = TRIM_MULTIPLE, trust_remote_code: bool = False, compile: bool = False,
+        progress: Progress = no_progress, notify: Callable[[str], None] | None = None) -> list[Result]:
     """Embed (cached) and probe: one ``Result`` per layer, written to ``results_dir``."""
     check_options(encoder, task, device, dtype, pooling, probe, window, trim_multiple)
     refuse_ranks("run")
@@ -373,7 +374,7 @@ def run(encoder: str | EncoderDescription, task: str | Manifest, *, protocol: st
     embedding = embed(encoder if isinstance(model, EncoderCard) else model, manifest, cache_dir=cache_dir,
                       weights=weights, random_init=random_init, device=device, dtype=dtype, batch_size=batch_size,
                       workers=workers, skip_bad=skip_bad, window=window, trim_multiple=trim_multiple,
-                      trust_remote_code=trust_remote_code, progress=progress, notify=notify)
+                      trust_remote_code=trust_remote_code, compile=compile, progress=progress, notify=notify)
     return probe_embedding(embedding, probe=probe, layer=layer, pooling=pooling, seed=seed, seeds=seeds,
                            device=device,
                            results_dir=results_dir, random_init=random_init, progress=progress)

@@ -19,7 +19,7 @@ def bench(encoder: str = common.ENCODER, weights: Optional[str] = common.WEIGHTS
           device: str = common.DEVICE,
           dtype: common.Dtype = common.DTYPE,
           window: list[str] = typer.Option(["full"], "--window", help="full | trim; repeat to sweep both."),
-          trim_multiple: int = common.TRIM_MULTIPLE,
+          trim_multiple: int = common.TRIM_MULTIPLE, compile: bool = common.COMPILE,
           batch_size: list[int] = typer.Option([16], "--batch-size", min=1, help="Repeat to sweep batch sizes."),
           clip_seconds: list[float] = typer.Option([30.0], "--clip-seconds", min=0.1,
                                                    help="Length of each synthetic clip; repeat to sweep."),
@@ -49,16 +49,19 @@ def bench(encoder: str = common.ENCODER, weights: Optional[str] = common.WEIGHTS
     for each in windows:
         model.set_window(each)  # refuse trim for an encoder that cannot, before measuring anything
     precision = resolve_dtype(dtype, resolved, model)
+    if compile:  # warm-up batches pay the compilation, not the timed ones
+        model.compile_network()
     sweep = Sweep(windows, tuple(clip_seconds), tuple(batch_size), steps, warmup)
     figures = [f.to_dict() for f in run_sweep(model, resolved, precision, sweep, peak_tflops, on_point=lambda w, s, b:
                err_console.print(f"measuring {encoder}, {w.label} window, {s:g} s clips, batch {b}, {steps} steps "
                                  f"on {resolved} ({precision})"))]
-    console.print(figures_table(f"{encoder} throughput ({resolved}, {precision})", figures))
+    compiled = ", compiled" if compile else ""
+    console.print(figures_table(f"{encoder} throughput ({resolved}, {precision}{compiled})", figures))
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     path = out or Path(f"bench-{encoder}-{resolved.type}-{stamp}.json")
     record = {"sweep": {"encoder": encoder, "weights": weights, "random_init": random_init, "device": str(resolved),
-                        "dtype": precision, "windows": [w.label for w in windows], "clip_seconds": clip_seconds,
-                        "batch_sizes": batch_size, "steps": steps, "warmup": warmup},
+                        "dtype": precision, "compiled": compile, "windows": [w.label for w in windows],
+                        "clip_seconds": clip_seconds, "batch_sizes": batch_size, "steps": steps, "warmup": warmup},
               "figures": figures, "env": environment(str(resolved)).model_dump(mode="json")}
     atomic_write_text(path, json.dumps(record, indent=2) + "\n")
     err_console.print(f"wrote {path}")

@@ -69,6 +69,8 @@ LAYER = typer.Option("last", "--layer", parser=_layer, metavar="last|all|N",
                      help="Layer index (0 = input embeddings; negative counts from the end), last or all.")
 POOLING = typer.Option("masked-mean", "--pooling", help="masked-mean (real-audio frames) | padded-mean (whole window).")
 BATCH_SIZE = typer.Option(16, "--batch-size", min=1, help="Clips per encoder forward pass.")
+COMPILE = typer.Option(False, "--compile", help="torch.compile the encoder's network first: faster on GPUs for "
+                       "thousands of clips (each new batch shape compiles once, seconds to a minute).")
 WINDOW = typer.Option("full", "--window", help="full (the whole fixed window, as the paper and Whisper) | trim "
                       "(only the positions covering each clip; Whisper-family encoders; other numbers, own cache).")
 TRIM_MULTIPLE = typer.Option(50, "--trim-multiple", min=1, help="With --window trim: round each clip's window up "

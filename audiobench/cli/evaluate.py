@@ -43,7 +43,7 @@ def run(encoder: str = common.ENCODER, task: Optional[list[str]] = RUN_TASKS, su
         random_init: bool = common.RANDOM_INIT, seed: int = SEED, seeds: int = SEEDS,
         skip_bad: bool = common.SKIP_BAD,
         window: common.WindowName = common.WINDOW, trim_multiple: int = common.TRIM_MULTIPLE,
-        trust_remote_code: bool = common.TRUST_REMOTE_CODE) -> None:
+        trust_remote_code: bool = common.TRUST_REMOTE_CODE, compile: bool = common.COMPILE) -> None:
     """Embed a task's clips (cached) and probe them: one result JSON (--layer all: one result
     holding every layer's curve, headed by the best layer on validation). With --suite, run
     every entry of the suite (each task embedded once) and print the suite's leaderboard.
@@ -68,7 +68,7 @@ def run(encoder: str = common.ENCODER, task: Optional[list[str]] = RUN_TASKS, su
         raise typer.Exit(run_suite_command(
             encoder, suite, task or [], data_dir=data_root, cache_dir=cache_dir, results_dir=results_dir,
             weights=weights, random_init=random_init, device=device, dtype=dtype, batch_size=batch_size,
-            workers=workers, skip_bad=skip_bad, seed=seed))
+            workers=workers, skip_bad=skip_bad, seed=seed, compile=compile))
     if not task or len(task) > 1:
         raise ConfigError("run takes one --task" if task else "run needs --task or --suite",
                           "repeat --task only with --suite; e.g. --task esc50")
@@ -81,7 +81,7 @@ def run(encoder: str = common.ENCODER, task: Optional[list[str]] = RUN_TASKS, su
                       dtype=dtype, batch_size=batch_size, workers=workers, cache_dir=cache_dir,
                       results_dir=results_dir, weights=weights, random_init=random_init, skip_bad=skip_bad,
                       window=window, trim_multiple=trim_multiple, trust_remote_code=trust_remote_code,
-                      progress=common.progress_bar, notify=_note)
+                      compile=compile, progress=common.progress_bar, notify=_note)
     first = results[0]
     _print_embedding(first.task.clips, first.timing.cache_hits, first.timing.clips_encoded, first.env.device,
                      first.timing.clips_per_second, [(s.id, s.reason) for s in first.task.skipped])
@@ -99,7 +99,7 @@ def embed_command(encoder: str = common.ENCODER, task: str = common.TASK, protoc
                                                         help="Deprecated name of --npz (earlier READMEs)."),
                   pooling: common.Pooling = common.POOLING, window: common.WindowName = common.WINDOW,
                   trim_multiple: int = common.TRIM_MULTIPLE,
-                  trust_remote_code: bool = common.TRUST_REMOTE_CODE) -> None:
+                  trust_remote_code: bool = common.TRUST_REMOTE_CODE, compile: bool = common.COMPILE) -> None:
     """Embed a task's clips into the cache (every layer, both poolings).
 
     Under `torchrun --nproc-per-node N -m audiobench embed ...` (one node, or many through
@@ -123,7 +123,8 @@ def embed_command(encoder: str = common.ENCODER, task: str = common.TASK, protoc
     embedding = api.embed(encoder, manifest, cache_dir=cache_dir, weights=weights, random_init=random_init,
                           device=device, dtype=dtype, batch_size=batch_size, workers=workers,
                           skip_bad=skip_bad, window=window, trim_multiple=trim_multiple,
-                          trust_remote_code=trust_remote_code, progress=common.progress_bar, notify=_note)
+                          trust_remote_code=trust_remote_code, compile=compile, progress=common.progress_bar,
+                          notify=_note)
     if not current_shard().is_main:  # the other torchrun processes work quietly
         return
     report, model = embedding.report, embedding.encoder

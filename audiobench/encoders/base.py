@@ -24,6 +24,7 @@ from typing import Any
 import torch
 
 from audiobench.encoders.description import EncoderDescription
+from audiobench.errors import ConfigError
 from audiobench.encoders.window import FULL_WINDOW, Window
 
 
@@ -117,3 +118,19 @@ class Encoder(EncoderDescription, ABC, torch.nn.Module):
     def set_precision(self, dtype: torch.dtype) -> None:
         """Run the network in ``dtype`` (feature front ends keep float32)."""
         self.to(dtype)
+
+    def compile_targets(self) -> list[torch.nn.Module]:
+        """The modules ``--compile`` hands to ``torch.compile`` (default: the wrapped
+        transformers model, ``self.model``; none when there is no network)."""
+        model = getattr(self, "model", None)
+        return [model] if isinstance(model, torch.nn.Module) else []
+
+    def compile_network(self) -> None:
+        """Compile ``compile_targets`` in place (the first batches of each new shape compile;
+        later ones run fused kernels). Rounding may differ from eager as with another batch size,
+        so compiled and eager runs share the cache."""
+        targets = self.compile_targets()
+        if not targets:
+            raise ConfigError(f"--compile: encoder '{self.name}' has no network to compile", "drop --compile")
+        for module in targets:
+            module.compile()

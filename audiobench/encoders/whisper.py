@@ -92,6 +92,12 @@ def encode_trimmed(model: WhisperEncoder, logmel: LogMel, waveforms: torch.Tenso
     return states
 
 
+def whisper_blocks(model: torch.nn.Module) -> list[torch.nn.Module]:
+    """The transformer blocks of a Whisper-layout encoder: what ``--compile`` compiles, since
+    trimmed windows (``encode_trimmed``) call them one by one, not the model's forward."""
+    return list(model.layers)
+
+
 def load_whisper_encoder(weights: str) -> tuple[WhisperEncoder, dict[str, Any], dict[str, Any]]:
     """Load the encoder of a hub id or local directory. Returns it, what identifies its weights
     (fingerprinted: a content hash or a hub commit, never a path) and where they came from."""
@@ -162,6 +168,9 @@ class WhisperEncoderWrapper(Encoder):
 
     def set_precision(self, dtype: torch.dtype) -> None:
         self.model.to(dtype)
+
+    def compile_targets(self) -> list[torch.nn.Module]:
+        return whisper_blocks(self.model)
 
     def forward(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> EncoderOutput:
         window = self.window_samples

@@ -64,7 +64,7 @@ def run_suite(encoder: str | Encoder, suite: str | Path | Suite, *, tasks: Seque
               data_dir: Path | str | None = None, cache_dir: Path | str | None = None,
               results_dir: Path | str | None = api.DEFAULT_RESULTS_DIR, weights: str | None = None,
               random_init: bool = False, device: str = "auto", dtype: str = "auto", batch_size: int = 16,
-              workers: int | None = None, skip_bad: bool = False, seed: int = 0,
+              workers: int | None = None, skip_bad: bool = False, seed: int = 0, compile: bool = False,
               progress: api.Progress = api.no_progress) -> SuiteRun:
     """Run every entry of ``suite`` (a shipped name, a YAML path or a ``Suite``; only the
     entries of ``tasks`` when given) with ``encoder``. Task data is read from
@@ -85,7 +85,7 @@ def run_suite(encoder: str | Encoder, suite: str | Path | Suite, *, tasks: Seque
             embedded.embedding = api.embed(encoder if isinstance(model, EncoderCard) else model, manifest,
                                            cache_dir=cache_dir, weights=weights, random_init=random_init,
                                            device=device, dtype=dtype, batch_size=batch_size, workers=workers,
-                                           skip_bad=skip_bad, window=window, progress=progress)
+                                           skip_bad=skip_bad, window=window, compile=compile, progress=progress)
             if not isinstance(embedded.embedding.encoder, EncoderCard):  # built: the next passes reuse it
                 model = embedded.embedding.encoder
         except Exception as err:  # noqa: BLE001 - reported per entry, the suite goes on

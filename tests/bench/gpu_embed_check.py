@@ -21,22 +21,28 @@ import time
 from pathlib import Path
 
 FULL_SIZE = {"encoder": "whisper-large-v3", "device": "cuda", "dtype": "bfloat16", "batches": (32, 64),
-             "clips": 2000, "steps": 10, "warmup": 2, "workers": None}
+             "clips": 2000, "steps": 10, "warmup": 2, "workers": None, "compile": True}
+#: No compiled sweep in a dry run: compiling on a 2-core CPU takes longer than the rest together.
 DRY_RUN = {"encoder": "whisper-micro", "device": "cpu", "dtype": "float32", "batches": (2, 4), "clips": 24,
-           "steps": 1, "warmup": 0, "workers": 1}
+           "steps": 1, "warmup": 0, "workers": 1, "compile": False}
 CSV = "meta/esc50.csv"
 
 
-def run_bench(settings: dict, out: Path) -> dict:
-    """``audiobench bench`` as a user runs it; returns its JSON."""
-    path = out / "bench.json"
+def run_bench(settings: dict, out: Path, compiled: bool = False) -> dict:
+    """``audiobench bench`` as a user runs it; returns its JSON. Compiled: the largest batch
+    only, its windows labelled ``full+compile`` and ``trim50+compile``."""
+    path = out / ("bench-compiled.json" if compiled else "bench.json")
+    batches = settings["batches"][-1:] if compiled else settings["batches"]
     command = [sys.executable, "-m", "audiobench", "bench", "--encoder", settings["encoder"], "--random-init",
                "--device", settings["device"], "--dtype", settings["dtype"], "--window", "full", "--window", "trim",
                "--steps", str(settings["steps"]), "--warmup", str(settings["warmup"]), "--out", str(path)]
     command += [arg for seconds in (1, 5, 30) for arg in ("--clip-seconds", str(seconds))]
-    command += [arg for size in settings["batches"] for arg in ("--batch-size", str(size))]
-    subprocess.run(command, check=True)
-    return json.loads(path.read_text())
+    command += [arg for size in batches for arg in ("--batch-size", str(size))]
+    subprocess.run(command + (["--compile"] if compiled else []), check=True)
+    record = json.loads(path.read_text())
+    for figure in record["figures"] if compiled else []:
+        figure["window"] += "+compile"
+    return record
 
 
 def make_clips(root: Path, count: int) -> Path:
@@ -95,6 +101,8 @@ def main() -> None:
     from audiobench.bench import figures_markdown, gpu_targets, targets_markdown
 
     bench = run_bench(settings, args.out)
+    if settings["compile"]:
+        bench["figures"] += run_bench(settings, args.out, compiled=True)["figures"]
     tree = make_clips(args.out / "data", settings["clips"])
     embeds = run_embeds(settings, tree, args.out)
     (args.out / "embed.json").write_text(json.dumps(embeds, indent=2) + "\n")

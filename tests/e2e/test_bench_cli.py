@@ -38,3 +38,9 @@ def test_bench_sweeps_windows_clip_lengths_and_batch_sizes_into_one_json(tmp_pat
 def test_bench_refuses_trim_for_an_encoder_that_cannot(tmp_path: Path, run_cli) -> None:
     code, _, err = run_cli("bench", "--encoder", "logmel", "--window", "trim", "--out", tmp_path / "b.json")
     assert code == 2 and "cannot trim" in err and not (tmp_path / "b.json").exists()
+
+
+def test_compile_on_an_encoder_without_a_network_is_one_line(tmp_path: Path, run_cli) -> None:
+    code, _, err = run_cli("bench", "--encoder", "logmel", "--compile", "--out", tmp_path / "b.json")
+    assert code == 2 and "--compile: encoder 'logmel' has no network to compile" in err
+    assert not (tmp_path / "b.json").exists()

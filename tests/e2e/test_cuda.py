@@ -37,6 +37,22 @@ def test_trim_on_clips_filling_the_window_matches_full_on_the_gpu() -> None:
     torch.testing.assert_close(pool(trimmed, True), full, atol=1e-5, rtol=1e-5)
 
 
+def test_compiled_blocks_give_the_eager_numbers_full_and_trimmed() -> None:
+    encoder = build_encoder("whisper-micro", random_init=True).to(CUDA)
+    waveforms, lengths = noise(4, 3.0)
+    lengths[1:] = torch.tensor([8_000, 16_000, 40_000], device=CUDA)  # three trimmed window lengths in one batch
+    outputs = {}
+    with torch.inference_mode():
+        for compiled in (False, True):
+            if compiled:
+                encoder.compile_network()
+            for window in (Window("full"), Window("trim", 50)):
+                encoder.set_window(window)
+                outputs[compiled, window.mode] = pool(encoder(waveforms, lengths), True)
+    for mode in ("full", "trim"):
+        torch.testing.assert_close(outputs[True, mode], outputs[False, mode], atol=1e-4, rtol=1e-4)
+
+
 def test_half_precision_embed_on_the_gpu_agrees_with_float32_on_the_cpu(synth_root: Path, tmp_path: Path) -> None:
     manifest = get_task("esc50").manifest(synth_root / "esc50")
     manifest = dataclasses.replace(manifest, clips=manifest.clips[:24])

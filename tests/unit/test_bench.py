@@ -39,3 +39,10 @@ def test_figures_table_has_a_row_per_point_and_marks_out_of_memory() -> None:
     table = figures_markdown(FIGURES)
     assert table.count("\n") == len(FIGURES) + 1
     assert "| full | 30 | 64 | 230.0 | 6900 |" in table and "53.0% |" in table and "out of memory" in table
+
+
+def test_a_compiled_sweep_gets_its_own_mfu_check() -> None:
+    compiled = [point("full+compile", 30.0, 64, 202.0, 0.464)]
+    checks = gpu_targets(FIGURES + compiled, [])
+    assert [c.name for c in checks[:2]] == ["full, 30 s: MFU", "full+compile, 30 s: MFU"]
+    assert checks[1].measured == "46.4% (202 clips/s, batch 64)" and checks[1].passed is False
