@@ -17,7 +17,8 @@ from support.trees import small_esc50
 from transformers import AutoModel, WhisperConfig, WhisperModel
 
 import audiobench
-from audiobench.encoders import build_encoder
+from audiobench.api import describe_encoder
+from audiobench.encoders.description import EncoderCard
 from audiobench.errors import CacheError
 from audiobench.extraction import resolve_dtype
 
@@ -62,11 +63,13 @@ def stored(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], Pa
 @pytest.mark.parametrize("encoder", ["whisper-aut", "hf"])
 @pytest.mark.parametrize("precision, on_gpu", [("float32", "bfloat16"), ("float16", "float16"),
                                                ("bfloat16", "bfloat16")])
-def test_dtype_auto_reads_the_precision_a_checkpoint_is_stored_in(stored, encoder: str, precision: str,
-                                                                  on_gpu: str) -> None:
-    model = build_encoder(encoder, weights=str(stored[encoder, precision]))
-    assert resolve_dtype("auto", GPU, model) == on_gpu
-    assert resolve_dtype("auto", CPU, model) == "float32"
+def test_dtype_auto_reads_the_precision_a_checkpoint_is_stored_in(stored, tmp_path: Path, encoder: str,
+                                                                  precision: str, on_gpu: str) -> None:
+    for _ in range(2):  # built (and its card recorded), then described by that card without building
+        model = describe_encoder(encoder, weights=str(stored[encoder, precision]), cache_dir=tmp_path)
+        assert resolve_dtype("auto", GPU, model) == on_gpu
+        assert resolve_dtype("auto", CPU, model) == "float32"
+    assert isinstance(model, EncoderCard)
 
 
 def test_a_float16_checkpoint_embeds_in_float32_on_the_cpu(stored, synth_root: Path, tmp_path: Path) -> None:
