@@ -125,6 +125,8 @@ def test_an_edited_audio_file_is_re_encoded(synth_root: Path, tmp_path: Path, ed
     where = dict(data_root=root, cache_dir=tmp_path / "cache", workers=0)
     first = audiobench.embed("logmel", "esc50", **where)
     edit(root / first.manifest.clips[0].path)
+    with pytest.raises(CacheError, match="1 of 4 clips"):  # probe's lookup never serves the old embedding
+        audiobench.cached("logmel", "esc50", data_root=root, cache_dir=where["cache_dir"])
     again = audiobench.embed("logmel", "esc50", **where)
     assert (again.report.encoded, again.report.cache_hits) == (1, len(first.manifest.clips) - 1)
     before, after = (e.cache.load([e.report.keys[0]], "masked-mean", 0) for e in (first, again))
