@@ -218,7 +218,7 @@ def refuse_ranks(command: str) -> None:
 
 def embed(encoder: str | EncoderDescription, task: str | Manifest, *, protocol: str | None = None,
           data_root: Path | str | None = None, cache_dir: Path | str | None = None, weights: str | None = None,
-          random_init: bool = False, device: str = "auto", dtype: str = "auto", batch_size: int = 16,
+          random_init: bool = False, device: str = "auto", dtype: str = "auto", batch_size: int | None = None,
           workers: int | None = None, skip_bad: bool = False, window: str | None = None,
           trim_multiple: int = TRIM_MULTIPLE, trust_remote_code: bool = False, compile: bool = False,
           progress: Progress = no_progress, notify: Callable[[str], None] | None = None) -> Embedding:
@@ -353,7 +353,8 @@ def probe(encoder: str | EncoderDescription, task: str | Manifest, *, protocol: 
 
 def run(encoder: str | EncoderDescription, task: str | Manifest, *, protocol: str | None = None,
         probe: str = "logistic", layer: str | int = "last", pooling: str = "masked-mean", seed: int = 0,
-        seeds: int = 1, device: str = "auto", dtype: str = "auto", batch_size: int = 16, workers: int | None = None,
+        seeds: int = 1, device: str = "auto", dtype: str = "auto", batch_size: int | None = None,
+        workers: int | None = None,
         data_root: Path | str | None = None,
         cache_dir: Path | str | None = None, results_dir: Path | str | None = DEFAULT_RESULTS_DIR,
         weights: str | None = None, random_init: bool = False, skip_bad: bool = False, window: str | None = None,

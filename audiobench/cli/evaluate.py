@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 SEED = typer.Option(0, "--seed", help="Seed of the probe.")
 SEEDS = typer.Option(1, "--seeds", min=1, help="Repeat the probe with N seeds (--seed, --seed + 1, ...): the result "
                      "keeps per-seed scores; per-fold scores are their mean.")
-WORKERS = typer.Option(None, "--workers", min=0, help="Audio decoding processes (default: cores - 1, at most 8).")
+WORKERS = typer.Option(None, "--workers", min=0, help="Audio decoding processes (default: none on a CPU, where "
+                       "they would take cores from the encoder; else cores - 1, at most 8).")
 RESULTS_DIR = typer.Option(Path("results"), "--results-dir", help="Where result JSON files are written.")
 
 
@@ -36,7 +37,7 @@ RUN_DATA_ROOT = typer.Option(None, "--data-root", help="Task data directory; wit
 def run(encoder: str = common.ENCODER, task: Optional[list[str]] = RUN_TASKS, suite: Optional[str] = SUITE,
         protocol: Optional[str] = common.PROTOCOL,
         probe: common.ProbeName = common.PROBE, layer: str = common.LAYER, pooling: common.Pooling = common.POOLING,
-        device: str = common.DEVICE, dtype: common.Dtype = common.DTYPE, batch_size: int = common.BATCH_SIZE,
+        device: str = common.DEVICE, dtype: common.Dtype = common.DTYPE, batch_size: Optional[int] = common.BATCH_SIZE,
         workers: Optional[int] = WORKERS,
         data_root: Optional[Path] = RUN_DATA_ROOT, cache_dir: Optional[Path] = common.CACHE_DIR,
         results_dir: Path = RESULTS_DIR, weights: Optional[str] = common.WEIGHTS,
@@ -89,7 +90,8 @@ def run(encoder: str = common.ENCODER, task: Optional[list[str]] = RUN_TASKS, su
 
 
 def embed_command(encoder: str = common.ENCODER, task: str = common.TASK, protocol: Optional[str] = common.PROTOCOL,
-                  device: str = common.DEVICE, dtype: common.Dtype = common.DTYPE, batch_size: int = common.BATCH_SIZE,
+                  device: str = common.DEVICE, dtype: common.Dtype = common.DTYPE,
+                  batch_size: Optional[int] = common.BATCH_SIZE,
                   workers: Optional[int] = WORKERS, data_root: Optional[Path] = common.DATA_ROOT,
                   cache_dir: Optional[Path] = common.CACHE_DIR, weights: Optional[str] = common.WEIGHTS,
                   random_init: bool = common.RANDOM_INIT, skip_bad: bool = common.SKIP_BAD,

@@ -63,7 +63,7 @@ class SuiteRun:
 def run_suite(encoder: str | Encoder, suite: str | Path | Suite, *, tasks: Sequence[str] = (),
               data_dir: Path | str | None = None, cache_dir: Path | str | None = None,
               results_dir: Path | str | None = api.DEFAULT_RESULTS_DIR, weights: str | None = None,
-              random_init: bool = False, device: str = "auto", dtype: str = "auto", batch_size: int = 16,
+              random_init: bool = False, device: str = "auto", dtype: str = "auto", batch_size: int | None = None,
               workers: int | None = None, skip_bad: bool = False, seed: int = 0, compile: bool = False,
               progress: api.Progress = api.no_progress) -> SuiteRun:
     """Run every entry of ``suite`` (a shipped name, a YAML path or a ``Suite``; only the

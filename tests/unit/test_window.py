@@ -123,3 +123,13 @@ def test_batches_group_clips_of_similar_length_longest_first() -> None:
     lengths = [1.0, 5.0, 1.0, 30.0, 5.0, 2.0, 1.0]
     assert plan_batches(lengths, len(lengths), 3) == [[3, 1, 4], [5, 0, 2], [6]]
     assert plan_batches(None, 5, 2) == [[0, 1], [2, 3], [4]]
+
+
+def test_a_cpu_batch_holds_at_most_30_seconds_of_encoder_input() -> None:
+    lengths = [1.0, 5.0, 1.0, 30.0, 5.0, 2.0, 1.0, 5.0, 5.0, 5.0, 5.0, 5.0]
+    # 30 s alone; six 5 s clips (a seventh would make 35 s); the last 5 s clip with the four shorter
+    # ones, all padded to 5 s (25 s).
+    assert plan_batches(lengths, len(lengths), 16, max_seconds=30.0) == [[3], [1, 4, 7, 8, 9, 10], [11, 5, 0, 2, 6]]
+    # A whole fixed window per clip: one clip per batch; and the clip cap still holds.
+    assert plan_batches(None, 3, 16, max_seconds=30.0, window_seconds=30.0) == [[0], [1], [2]]
+    assert plan_batches([1.0] * 5, 5, 2, max_seconds=30.0) == [[0, 1], [2, 3], [4]]
