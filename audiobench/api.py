@@ -10,6 +10,9 @@ Defaults: task data under ``$AUDIOBENCH_DATA/<task>`` (``~/.cache/audiobench/dat
 embeddings under ``$AUDIOBENCH_CACHE`` (``~/.cache/audiobench/embeddings``), results in
 ``./results``. Progress is reported through ``progress(description, total)`` (total None when
 unknown), a context manager yielding ``advance(n)`` (the CLI passes rich progress bars); by default nothing is shown.
+
+One module (about 400 lines) on purpose: the public calls share their option checks and one
+rule of when an encoder is built or only described (``describe_encoder``), read in one place.
 """
 
 from __future__ import annotations

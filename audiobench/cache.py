@@ -18,7 +18,11 @@ bit, a zeroed file, swapped rows or a reordered index is a corrupt chunk, never 
 Concurrent ``embed`` processes coordinate through ``claims/``: under the cache's lock each
 claims the missing clips nobody else is encoding and waits for the rest, so no clip is encoded
 twice. A claim dies with its process (the OS drops its lock); a killed run's temp files are
-removed once no claim is live."""
+removed once no claim is live.
+
+One module (about 375 lines) on purpose: the store, its verification and claims, and
+``complete_cache`` (``embed``'s torch-free check that nothing is left to encode) are one
+contract about what a cache directory holds, read together when the format changes."""
 
 from __future__ import annotations
 
