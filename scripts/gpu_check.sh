@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# GPU check of extraction, one call, under 8 minutes on one H100/H200 (no network needed):
-#   1. the CUDA tests (tests/e2e/test_cuda.py: trim, bf16 embed with pinned memory, real OOM halving)
-#   2. audiobench bench, whisper-large-v3 random-init bf16, batch 32 and 64: full (5 s, 30 s), trim (1 s, 5 s)
+# GPU check of extraction, one call, about 3.5 minutes on one H200 (2026-11-26; no network needed):
+#   1. the CUDA tests (tests/e2e/test_cuda.py: trim, compiled blocks, bf16 embed with pinned memory,
+#      real OOM halving)
+#   2. audiobench bench, whisper-large-v3 random-init bf16, batch 32 and 64: full and trim on 1, 5
+#      and 30 s clips; then the same at batch 64 with --compile
 #   3. audiobench embed end to end on 2,000 synthetic 5 s clips, full and trim
 #   4. one summary table (also written to OUT/summary.md)
 # Usage: scripts/gpu_check.sh [OUT]            (default OUT: gpu-check)
