@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# GPU check of extraction, one call, about 3.5 minutes on one H200 (2026-11-26; no network needed):
+# GPU check of extraction, one call, no network needed; on one H200 (2026-11-26) its parts took 131 s
+# plus about 60 s for the compiled sweep (the limit: 8 minutes):
 #   1. the CUDA tests (tests/e2e/test_cuda.py: trim, compiled blocks, bf16 embed with pinned memory,
 #      real OOM halving)
 #   2. audiobench bench, whisper-large-v3 random-init bf16, batch 32 and 64: full and trim on 1, 5
