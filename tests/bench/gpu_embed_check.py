@@ -1,8 +1,8 @@
 """GPU check of extraction (run by scripts/gpu_check.sh): ``audiobench bench`` on a random-init
 whisper-large-v3 in bf16 (full window on 5 s and 30 s clips, trim on 1 s and 5 s, batch 32
 and 64), then ``audiobench embed`` end to end on 2,000 synthetic ESC-50-layout clips of 5 s
-(44.1 kHz WAV: decoded and resampled in DataLoader workers), full and trim, and one summary:
-every bench point plus the targets (full at 50% MFU or more; trim at least 5x full's clips/s
+(44.1 kHz WAV from ``naive_loop.make_clips``: decoded and resampled in DataLoader workers),
+full and trim, and one summary: every bench point plus the targets (full at 50% MFU or more; trim at least 5x full's clips/s
 on 5 s clips; embed within 20% of bench).
 
     python tests/bench/gpu_embed_check.py --out gpu-check            # on a GPU, a few minutes
@@ -12,20 +12,19 @@ on 5 s clips; embed within 20% of bench).
 from __future__ import annotations
 
 import argparse
-import csv
 import json
-import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from naive_loop import make_clips  # the same synthetic ESC-50 trees, beside this file
 
 FULL_SIZE = {"encoder": "whisper-large-v3", "device": "cuda", "dtype": "bfloat16", "batches": (32, 64),
              "clips": 2000, "steps": 10, "warmup": 2, "workers": None, "compile": True}
 #: No compiled sweep in a dry run: compiling on a 2-core CPU takes longer than the rest together.
 DRY_RUN = {"encoder": "whisper-micro", "device": "cpu", "dtype": "float32", "batches": (2, 4), "clips": 24,
            "steps": 1, "warmup": 0, "workers": 1, "compile": False}
-CSV = "meta/esc50.csv"
 
 
 def run_bench(settings: dict, out: Path, compiled: bool = False) -> dict:
@@ -43,32 +42,6 @@ def run_bench(settings: dict, out: Path, compiled: bool = False) -> dict:
     for figure in record["figures"] if compiled else []:
         figure["window"] += "+compile"
     return record
-
-
-def make_clips(root: Path, count: int) -> Path:
-    """An ESC-50 tree of ``count`` 5 s clips at 44.1 kHz: the synthetic tiny set's 100 clips,
-    each copied under new names (distinct files and cache keys; decoding work is real)."""
-    from audiobench.synth import synthesize
-
-    source, tree = root / "source", root / f"esc50-{count}"
-    synthesize("esc50", source, "tiny", seed=0)
-    (tree / "audio").mkdir(parents=True)
-    (tree / "meta").mkdir()
-    with open(source / CSV) as f:
-        rows = list(csv.DictReader(f))
-    copies = []
-    for i in range(count):
-        row = dict(rows[i % len(rows)])
-        fold, src, take, target = Path(row["filename"]).stem.split("-")
-        row["src_file"] = f"{src}{i:05d}"
-        row["filename"] = f"{fold}-{row['src_file']}-{take}-{target}.wav"
-        shutil.copyfile(source / "audio" / rows[i % len(rows)]["filename"], tree / "audio" / row["filename"])
-        copies.append(row)
-    with open(tree / CSV, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(copies)
-    return tree
 
 
 def run_embeds(settings: dict, tree: Path, out: Path) -> list[dict]:
@@ -103,7 +76,7 @@ def main() -> None:
     bench = run_bench(settings, args.out)
     if settings["compile"]:
         bench["figures"] += run_bench(settings, args.out, compiled=True)["figures"]
-    tree = make_clips(args.out / "data", settings["clips"])
+    tree = make_clips(args.out / "data", settings["clips"], 5.0)
     embeds = run_embeds(settings, tree, args.out)
     (args.out / "embed.json").write_text(json.dumps(embeds, indent=2) + "\n")
     import torch
