@@ -135,7 +135,7 @@ def describe_encoder(encoder: str | EncoderDescription, weights: str | None = No
     card = read_card(Path(cache_dir or default_cache_dir()), key) if key else None
     if card is None:
         return _build_and_record(encoder, weights, random_init, window, trim_multiple, trust_remote_code, cache_dir,
-                                 notify)
+                                 notify, key)
     if window is not None:
         card.set_window(Window(window, trim_multiple))
     return card
@@ -156,14 +156,14 @@ def _card_key(encoder: str | EncoderDescription, weights: str | None, random_ini
 
 def _build_and_record(encoder: str | EncoderDescription, weights: str | None, random_init: bool, window: str | None,
                       trim_multiple: int, trust_remote_code: bool, cache_dir: Path | str | None,
-                      notify: Callable[[str], None] | None) -> Encoder:
-    """Build the encoder, say what loading skipped (if anything) and record its card."""
+                      notify: Callable[[str], None] | None, key: str | None) -> Encoder:
+    """Build the encoder, say what loading skipped (if anything) and record its card under
+    ``key`` (``_card_key``; None: not recorded)."""
     from audiobench.encoders.description import EncoderCard, write_card
 
     model = load_encoder(encoder, weights, random_init, window, trim_multiple, trust_remote_code)
     if notify and model.load_report and isinstance(encoder, str):
         notify(f"{encoder}: {model.load_report}")
-    key = _card_key(encoder, weights, random_init, trust_remote_code)
     if key:
         write_card(Path(cache_dir or default_cache_dir()), key, EncoderCard.of(model))
     return model
@@ -256,7 +256,7 @@ def embed(encoder: str | EncoderDescription, task: str | Manifest, *, protocol: 
             raise ConfigError(f"clips of {manifest.protocol_id} are not cached for {model.name}, and a recorded "
                               "description cannot encode them", f"pass the encoder's name, {model.name!r}")
         model = _build_and_record(encoder, weights, random_init, window, trim_multiple, trust_remote_code,
-                                  cache_path, notify)
+                                  cache_path, notify, _card_key(encoder, weights, random_init, trust_remote_code))
     from audiobench.extraction import EmbedOptions
     from audiobench.extraction import embed as extract
 
