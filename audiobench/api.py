@@ -260,8 +260,9 @@ def embed(encoder: str | EncoderDescription, task: str | Manifest, *, protocol: 
     from audiobench.extraction import EmbedOptions
     from audiobench.extraction import embed as extract
 
-    options = EmbedOptions(batch_size=batch_size, device=device, dtype=dtype, num_workers=workers, skip_bad=skip_bad,
-                           compile=compile)
+    if compile:  # before any progress: an encoder without a network is refused at once
+        model.compile_network()
+    options = EmbedOptions(batch_size=batch_size, device=device, dtype=dtype, num_workers=workers, skip_bad=skip_bad)
     window_note = "" if model.window.mode == "full" else f" ({model.window.label} windows)"
     description = f"embedding {manifest.task} with {model.name}{window_note}"
     if shard.distributed:

@@ -55,9 +55,6 @@ class EmbedOptions:
     skip_bad: bool = False
     #: Batches each decoding worker prepares ahead of the encoder.
     prefetch: int = 4
-    #: ``torch.compile`` the encoder's network before the first batch (worth it on GPUs for
-    #: thousands of clips: the first batches of each shape pay the compilation).
-    compile: bool = False
 
 
 def resolve_device(device: str) -> torch.device:
@@ -267,8 +264,6 @@ def encode_batches(encoder: Encoder, manifest: Manifest, clips: list[Clip], keys
     the cache chunk by chunk. Returns the clips that failed to decode (under ``skip_bad``)."""
     encoder.to(device)
     encoder.set_precision(DTYPES[dtype])
-    if options.compile:
-        encoder.compile_network()
     dataset = DecodingDataset(manifest.root, clips, encoder.sample_rate, encoder.window_samples)
     workers = default_workers(device) if options.num_workers is None else options.num_workers
     loader = DataLoader(dataset, batch_sampler=batches, num_workers=workers, collate_fn=collate,

@@ -44,3 +44,11 @@ def test_compile_on_an_encoder_without_a_network_is_one_line(tmp_path: Path, run
     code, _, err = run_cli("bench", "--encoder", "logmel", "--compile", "--out", tmp_path / "b.json")
     assert code == 2 and "--compile: encoder 'logmel' has no network to compile" in err
     assert not (tmp_path / "b.json").exists()
+
+
+def test_embed_refuses_compile_for_an_encoder_without_a_network_before_encoding(synth_root: Path, tmp_path: Path,
+                                                                               run_cli) -> None:
+    code, _, err = run_cli("embed", "--encoder", "logmel", "--task", "esc50", "--data-root", synth_root / "esc50",
+                           "--cache-dir", tmp_path / "cache", "--compile")
+    assert code == 2 and "--compile: encoder 'logmel' has no network to compile" in err
+    assert not list((tmp_path / "cache").rglob("chunk-*"))
