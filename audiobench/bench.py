@@ -107,7 +107,7 @@ def measure_throughput(encoder: Encoder, device: torch.device, dtype: str, batch
         torch.cuda.reset_peak_memory_stats(device)
     try:
         waveforms = 0.1 * torch.randn(batch_size, samples, device=device, generator=generator)
-        lengths = torch.full((batch_size,), samples, device=device)
+        lengths = torch.full((batch_size,), samples)  # on the host, as embed passes them
         with torch.inference_mode():
             for step in range(warmup + steps):
                 if step == warmup:

@@ -310,7 +310,7 @@ class BatchRunner:
 
     def __call__(self, batch: Batch) -> np.ndarray:
         waveforms = batch.waveforms.to(self.device, non_blocking=True)
-        lengths = batch.lengths.to(self.device, non_blocking=True)
+        lengths = batch.lengths  # stay on the host: the encoder decides shapes from them without a device sync
         while True:
             size = self.limit or len(lengths)
             try:

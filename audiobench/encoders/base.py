@@ -36,7 +36,8 @@ class EncoderOutput:
     ``frame_lengths``: ``[batch]`` count of leading frames that cover real audio, or one such
     tensor per layer when layers differ in frame count.
     ``window_lengths``: ``[batch]`` frames of each clip's own input window when windows were
-    trimmed (frames past it are batch padding); None when every clip saw the whole window."""
+    trimmed (frames past it are batch padding); None when every clip saw the whole window.
+    Lengths may be on the host or on the frames' device."""
 
     hidden_states: list[torch.Tensor]
     frame_lengths: torch.Tensor | list[torch.Tensor]
@@ -61,16 +62,21 @@ def pool(output: EncoderOutput, fixed_window: bool, dim: int | None = None) -> t
     for layer, frame_lengths in zip(output.hidden_states, output.layer_frame_lengths()):
         layer = layer.float()
         frames = layer.shape[1]
-        masked = torch.einsum("bfd,bf->bd", layer, mean_weights(frame_lengths, frames))
+        masked = torch.einsum("bfd,bf->bd", layer, mean_weights(on(frame_lengths, layer), frames))
         if not fixed_window:
             padded = masked
         # Windows that all span the batch average like a full one (so trim on full clips equals full).
         elif windows is None or bool((windows == frames).all()):
             padded = layer.mean(dim=1)
         else:
-            padded = torch.einsum("bfd,bf->bd", layer, mean_weights(windows, frames))
+            padded = torch.einsum("bfd,bf->bd", layer, mean_weights(on(windows, layer), frames))
         pooled.append(torch.nn.functional.pad(torch.stack([masked, padded], 1), (0, width - layer.shape[-1])))
     return torch.stack(pooled, 2)
+
+
+def on(lengths: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
+    """``lengths`` on the frames' device; from the host without waiting for the device's queue."""
+    return lengths.to(frames.device, non_blocking=True)
 
 
 def mean_weights(lengths: torch.Tensor, frames: int) -> torch.Tensor:
@@ -97,8 +103,9 @@ class Encoder(EncoderDescription, ABC, torch.nn.Module):
 
     @abstractmethod
     def forward(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> EncoderOutput:
-        """``waveforms``: ``[batch, samples]`` float32, zero-padded; ``lengths``: ``[batch]``
-        valid samples per clip."""
+        """``waveforms``: ``[batch, samples]`` float32, zero-padded, on the encoder's device;
+        ``lengths``: ``[batch]`` valid samples per clip, on the host (so what depends on them,
+        such as trimmed window shapes, is decided without waiting for the device)."""
 
     @abstractmethod
     def fingerprint_fields(self) -> dict[str, Any]:

@@ -68,22 +68,25 @@ def encode_trimmed(model: WhisperEncoder, logmel: LogMel, waveforms: torch.Tenso
     returns them) of a Whisper encoder run on the first ``windows[i]`` positions of each clip,
     padded to the longest window. Works for any module with Whisper's encoder layout (conv1,
     conv2, embed_positions, layers, layer_norm), such as the audio towers of Whisper-derived
-    audio-LLMs."""
+    audio-LLMs. ``windows`` is on the host: the shapes never wait for the device."""
+    device = waveforms.device
     longest = int(windows.max())
     dtype = model.conv1.weight.dtype
     waveforms = torch.nn.functional.pad(waveforms, (0, max(0, longest * SAMPLES_PER_POSITION - waveforms.shape[1])))
     features = waveforms.new_zeros(len(waveforms), logmel.n_mels, 2 * longest)
     for window in windows.unique().tolist():  # each clip's log-mel (and its peak) over its own window only
-        rows = (windows == window).nonzero().squeeze(1)
+        rows = (windows == window).nonzero().squeeze(1).to(device, non_blocking=True)
         features[rows, :, : 2 * window] = logmel(waveforms[rows, : window * SAMPLES_PER_POSITION])
     mixed = bool((windows != longest).any())
     hidden = torch.nn.functional.gelu(model.conv1(features.to(dtype)))
     if mixed:  # conv2 must see zeros past each window, as it would running that window alone
-        hidden = hidden * (torch.arange(2 * longest, device=hidden.device) < 2 * windows[:, None])[:, None, :]
+        inside = torch.arange(2 * longest)[None, :] < 2 * windows[:, None]
+        hidden = hidden * inside[:, None, :].to(device, non_blocking=True)
     hidden = torch.nn.functional.gelu(model.conv2(hidden)).permute(0, 2, 1)
     hidden = hidden + model.embed_positions.weight[:longest]
-    positions = torch.arange(longest, device=hidden.device)
-    keys = (positions[None, :] < windows[:, None])[:, None, None, :] if mixed else None
+    keys = None
+    if mixed:
+        keys = (torch.arange(longest)[None, :] < windows[:, None])[:, None, None, :].to(device, non_blocking=True)
     states = [hidden]
     for layer in model.layers:
         hidden = layer(hidden, keys)
@@ -175,7 +178,7 @@ class WhisperEncoderWrapper(Encoder):
     def forward(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> EncoderOutput:
         window = self.window_samples
         waveforms = waveforms[:, :window]
-        frame_lengths = valid_positions(lengths.clamp(max=window), self.max_frames)
+        frame_lengths = valid_positions(lengths.cpu().clamp(max=window), self.max_frames)
         if self.window.mode == "trim":
             windows = trimmed_windows(frame_lengths, self.window.multiple, self.max_frames)
             return EncoderOutput(encode_trimmed(self.model, self.logmel, waveforms, windows), frame_lengths, windows)
