@@ -73,7 +73,8 @@ BATCH_SIZE = typer.Option(None, "--batch-size", min=1, help="Clips per encoder f
 COMPILE = typer.Option(False, "--compile", help="torch.compile the encoder's network first: faster on GPUs for "
                        "thousands of clips (each new batch shape compiles once, seconds to a minute).")
 WINDOW = typer.Option("full", "--window", help="full (the whole fixed window, as the paper and Whisper) | trim "
-                      "(only the positions covering each clip; Whisper-family encoders; other numbers, own cache).")
+                      "(only the positions covering each clip; Whisper and audio-LLM towers; other numbers, "
+                      "own cache).")
 TRIM_MULTIPLE = typer.Option(50, "--trim-multiple", min=1, help="With --window trim: round each clip's window up "
                              "to a multiple of this many encoder positions (Whisper: 50 = 1 s).")
 SKIP_BAD = typer.Option(False, "--skip-bad", help="Skip unreadable clips (counted and reported) instead of aborting.")

@@ -24,10 +24,8 @@ from typing import Any
 import torch
 
 from audiobench.encoders.description import EncoderDescription
-from audiobench.errors import ConfigError
 from audiobench.encoders.window import FULL_WINDOW, Window
-
-
+from audiobench.errors import ConfigError
 
 
 @dataclass
@@ -36,17 +34,24 @@ class EncoderOutput:
     ``frame_lengths``: ``[batch]`` count of leading frames that cover real audio, or one such
     tensor per layer when layers differ in frame count.
     ``window_lengths``: ``[batch]`` frames of each clip's own input window when windows were
-    trimmed (frames past it are batch padding); None when every clip saw the whole window.
-    Lengths may be on the host or on the frames' device."""
+    trimmed (frames past it are batch padding), or one such tensor per layer; None when every
+    clip saw the whole window. Lengths may be on the host or on the frames' device."""
 
     hidden_states: list[torch.Tensor]
     frame_lengths: torch.Tensor | list[torch.Tensor]
-    window_lengths: torch.Tensor | None = None
+    window_lengths: torch.Tensor | list[torch.Tensor] | None = None
 
     def layer_frame_lengths(self) -> list[torch.Tensor]:
-        if isinstance(self.frame_lengths, torch.Tensor):
-            return [self.frame_lengths] * len(self.hidden_states)
-        return list(self.frame_lengths)
+        return per_layer(self.frame_lengths, len(self.hidden_states))
+
+    def layer_window_lengths(self) -> list[torch.Tensor | None]:
+        if self.window_lengths is None:
+            return [None] * len(self.hidden_states)
+        return per_layer(self.window_lengths, len(self.hidden_states))
+
+
+def per_layer(lengths: torch.Tensor | list[torch.Tensor], layers: int) -> list[torch.Tensor]:
+    return [lengths] * layers if isinstance(lengths, torch.Tensor) else list(lengths)
 
 
 def pool(output: EncoderOutput, fixed_window: bool, dim: int | None = None) -> torch.Tensor:
@@ -57,9 +62,9 @@ def pool(output: EncoderOutput, fixed_window: bool, dim: int | None = None) -> t
     encoder's input window, whole or trimmed (for encoders without a fixed window there is no
     padding to average, so it equals ``masked-mean``). Runs on the frames' device."""
     width = dim or max(layer.shape[-1] for layer in output.hidden_states)
-    windows = output.window_lengths
     pooled = []
-    for layer, frame_lengths in zip(output.hidden_states, output.layer_frame_lengths()):
+    for layer, frame_lengths, windows in zip(output.hidden_states, output.layer_frame_lengths(),
+                                             output.layer_window_lengths()):
         layer = layer.float()
         frames = layer.shape[1]
         masked = torch.einsum("bfd,bf->bd", layer, mean_weights(on(frame_lengths, layer), frames))

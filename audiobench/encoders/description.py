@@ -57,7 +57,7 @@ class EncoderDescription:
         """Run the full window or trim it; trimming needs ``can_trim``."""
         if window.mode == "trim" and not self.can_trim:
             raise ConfigError(f"--window trim: encoder '{self.name}' cannot trim its input window",
-                              "use --window full (trim works for Whisper-family encoders)")
+                              "use --window full (trim works for Whisper and the audio-LLM towers built on it)")
         self.window = window
 
     @property

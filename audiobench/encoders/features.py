@@ -8,6 +8,7 @@ below each clip's maximum, then ``(x + 4) / 4``; the last STFT frame is dropped.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from transformers.audio_utils import mel_filter_bank
 
@@ -20,11 +21,14 @@ class LogMel(torch.nn.Module):
     """``[batch, samples]`` at 16 kHz -> ``[batch, n_mels, samples // 160]`` Whisper log-mel.
     Buffers stay float32 whatever precision the encoder behind it runs in."""
 
-    def __init__(self, n_mels: int) -> None:
+    def __init__(self, n_mels: int, filters: np.ndarray | None = None) -> None:
+        """``filters``: ``[1 + n_fft // 2, n_mels]`` mel filter bank, as a checkpoint's
+        ``WhisperFeatureExtractor.mel_filters`` holds it (default: Whisper's Slaney filters)."""
         super().__init__()
-        filters = mel_filter_bank(num_frequency_bins=1 + N_FFT // 2, num_mel_filters=n_mels,
-                                  min_frequency=0.0, max_frequency=8000.0, sampling_rate=SAMPLE_RATE,
-                                  norm="slaney", mel_scale="slaney")
+        if filters is None:
+            filters = mel_filter_bank(num_frequency_bins=1 + N_FFT // 2, num_mel_filters=n_mels,
+                                      min_frequency=0.0, max_frequency=8000.0, sampling_rate=SAMPLE_RATE,
+                                      norm="slaney", mel_scale="slaney")
         self.n_mels = n_mels
         self.register_buffer("mel_filters", torch.tensor(filters, dtype=torch.float32).T, persistent=False)
         self.register_buffer("window", torch.hann_window(N_FFT), persistent=False)

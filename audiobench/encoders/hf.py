@@ -23,7 +23,9 @@ Families and what "frames" are (masked-mean averages the valid ones; padded-mean
   hops that start inside the clip (the encoder's own ``output_mask``).
 - Whisper-derived towers: 30 s window, 20 ms frames, ``ceil(samples / 320)`` valid; Qwen2-Audio
   and AF3 mask padded frames in attention as their LLMs do, and their last hidden state (after
-  the stride-2 average pool and layer norm) has 40 ms frames.
+  the stride-2 average pool and layer norm) has 40 ms frames. Their log-mel is Whisper's,
+  computed in torch on the device with the checkpoint's mel filters (``features.LogMel``), and
+  ``--window trim`` shortens their window as it does Whisper's.
 
 One module (about 430 lines) on purpose: every family shares the checkpoint resolution, the
 feature-extractor call and the pooling contract; what differs per family is a few lines each.
@@ -42,9 +44,12 @@ import torch
 import transformers
 from huggingface_hub import hf_hub_download
 from transformers import AutoConfig, AutoFeatureExtractor
+from transformers.masking_utils import create_bidirectional_mask
 
 from audiobench.encoders.base import Encoder, EncoderOutput
 from audiobench.encoders.checkpoints import checked_load, first_line, hub_commit, local_weights_hash
+from audiobench.encoders.features import HOP_LENGTH, N_FFT, SAMPLE_RATE, LogMel
+from audiobench.encoders.whisper import SAMPLES_PER_POSITION, WhisperLayout, encode_trimmed
 from audiobench.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -317,11 +322,14 @@ class ClapAudio(HFEncoder):
         return EncoderOutput(hidden, valid)
 
 
-class WhisperTower(HFEncoder):
-    """The Whisper-shaped audio tower of an audio-LLM checkpoint."""
+class WhisperTower(WhisperLayout, HFEncoder):
+    """The Whisper-shaped audio tower of an audio-LLM checkpoint. Its log-mel is computed in
+    torch on the encoder's device from the checkpoint's own mel filters; ``--window trim`` runs
+    only the positions covering each clip (see ``whisper.encode_trimmed``)."""
 
     model_types = AUDIO_LLMS
     family = "audio-LLM tower"
+    wrapper_version = "2"  # 2: torch log-mel on the device instead of the feature extractor's numpy one
 
     def load_model(self, checkpoint: Checkpoint) -> torch.nn.Module:
         return load_tower_of(self, checkpoint, "audio_tower.")
@@ -338,42 +346,58 @@ class WhisperTower(HFEncoder):
         return transformers.AutoModel.from_config(self.tower_config(config))  # e.g. Qwen2AudioEncoder
 
     def describe(self) -> None:
-        config = self.model.config
+        config, extractor = self.model.config, self.feature_extractor
+        if (extractor.n_fft, extractor.hop_length, extractor.sampling_rate) != (N_FFT, HOP_LENGTH, SAMPLE_RATE):
+            raise ConfigError(f"--weights: the {config.model_type} feature extractor is not Whisper's front end "
+                              f"(n_fft {extractor.n_fft}, hop {extractor.hop_length}, {extractor.sampling_rate} Hz)",
+                              "audio-LLM towers are supported with Whisper's 25 ms / 10 ms log-mel at 16 kHz")
         self.num_layers = config.num_hidden_layers + 1
         self.dim = config.d_model
-        self.window_seconds = float(self.feature_extractor.chunk_length)
-        self.mel_hop = self.feature_extractor.hop_length
+        self.max_frames = config.max_source_positions
+        self.window_seconds = self.max_frames * SAMPLES_PER_POSITION / SAMPLE_RATE
+        self.logmel = LogMel(config.num_mel_bins, extractor.mel_filters)
+        # Qwen2-Audio and AF3 mask padded positions in attention, as their LLMs feed them, and end
+        # in a stride-2 average pool before the layer norm (40 ms frames); Voxtral does neither.
+        self.masks_padding = config.model_type.startswith(("qwen2_audio", "audioflamingo3"))
+        self.pools_last = self.masks_padding
 
-    def encode(self, clips: list[np.ndarray], lengths: torch.Tensor, device: torch.device) -> EncoderOutput:
-        inputs = self.feature_extractor(clips, sampling_rate=self.sample_rate, padding="max_length",
-                                        return_attention_mask=True, return_tensors="pt")
-        features = self.to_model(inputs.input_features, device)
-        mel_mask = inputs.attention_mask.to(device)
-        model_type = self.model.config.model_type
-        if model_type.startswith("qwen2_audio"):
-            output = self.model(features, attention_mask=self.qwen2_attention_mask(mel_mask, features),
-                                output_hidden_states=True)
-        elif model_type.startswith("audioflamingo3"):
-            output = self.model(features, input_features_mask=mel_mask, output_hidden_states=True)
-        else:
-            output = self.model(features, output_hidden_states=True)
-        mel_frames = mel_mask.sum(-1)
-        conv = torch.div(mel_frames + 1, 2, rounding_mode="floor").clamp(min=1)  # the stride-2 convolution
-        pooled = torch.div(conv - 2, 2, rounding_mode="floor") + 1  # the stride-2 average pool
-        frames = output.hidden_states[0].shape[1]
-        valid = [conv.clamp(max=frames) if layer.shape[1] == frames else pooled.clamp(1, layer.shape[1])
-                 for layer in output.hidden_states]
+    def forward(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> EncoderOutput:
+        waveforms, frame_lengths = self.windowed(waveforms, lengths)
+        valid = self.last_layer(frame_lengths, torch.div(frame_lengths, 2, rounding_mode="floor").clamp(min=1))
+        if self.window.mode == "trim":
+            windows = self.trimmed(frame_lengths)
+            states = encode_trimmed(self.model, self.logmel, waveforms, windows,
+                                    frame_lengths if self.masks_padding else None,
+                                    self.pooled_layer_norm if self.pools_last else None)
+            return EncoderOutput(states, valid, self.last_layer(windows, torch.div(windows, 2, rounding_mode="floor")))
+        features = self.full_window_features(waveforms)
+        output = self.model(features, output_hidden_states=True, **self.padding_mask(lengths, frame_lengths, features))
         return EncoderOutput(list(output.hidden_states), valid)
 
-    def qwen2_attention_mask(self, mel_mask: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
-        """The 4-D mask ``Qwen2AudioForConditionalGeneration`` builds for its tower: padded
-        frames (after the stride-2 convolution) are never attended to."""
-        from transformers.masking_utils import create_bidirectional_mask
-        conv, _ = self.model._get_feat_extract_output_lengths(mel_mask.sum(-1))
-        frames = (features.shape[-1] - 2) // 2 + 1
-        mask_2d = (torch.arange(frames, device=conv.device)[None, :] < conv[:, None]).long()
-        dummy = torch.zeros(features.shape[0], frames, 1, dtype=features.dtype, device=features.device)
-        return create_bidirectional_mask(config=self.model.config, inputs_embeds=dummy, attention_mask=mask_2d)
+    def last_layer(self, lengths: torch.Tensor, pooled: torch.Tensor) -> torch.Tensor | list[torch.Tensor]:
+        """``lengths`` for every layer, the last one's ``pooled`` when the tower pools it."""
+        return [lengths] * (self.num_layers - 1) + [pooled] if self.pools_last else lengths
+
+    def pooled_layer_norm(self, hidden: torch.Tensor) -> torch.Tensor:
+        """The tower's tail after its last block: average pool over time, then layer norm."""
+        return self.model.layer_norm(self.model.avg_pooler(hidden.permute(0, 2, 1)).permute(0, 2, 1))
+
+    def padding_mask(self, lengths: torch.Tensor, frame_lengths: torch.Tensor,
+                     features: torch.Tensor) -> dict[str, torch.Tensor]:
+        """What the tower's forward takes to mask padding, as its LLM builds it: Qwen2-Audio a
+        4-D attention mask over the positions, AF3 the mel-frame mask it derives that from."""
+        model_type = self.model.config.model_type
+        if model_type.startswith("audioflamingo3"):
+            mel_frames = LogMel.num_frames(lengths.cpu()).clamp(max=features.shape[-1])
+            inside = torch.arange(features.shape[-1])[None, :] < mel_frames[:, None]
+            return {"input_features_mask": inside.to(features.device, non_blocking=True)}
+        if not model_type.startswith("qwen2_audio"):
+            return {}
+        inside = torch.arange(self.max_frames)[None, :] < frame_lengths[:, None]
+        embeds = features.new_zeros(len(features), self.max_frames, 1)
+        mask = create_bidirectional_mask(config=self.model.config, inputs_embeds=embeds,
+                                         attention_mask=inside.to(features.device, non_blocking=True))
+        return {"attention_mask": mask}
 
 
 class PerceptionEncoderAudio(HFEncoder):

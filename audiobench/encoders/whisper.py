@@ -20,6 +20,7 @@ exactly what ``full`` gives.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -27,11 +28,13 @@ from typing import Any
 import torch
 import transformers
 from transformers import WhisperConfig
+from transformers.masking_utils import create_bidirectional_mask
 from transformers.models.whisper.modeling_whisper import WhisperEncoder, WhisperModel
 
 from audiobench.encoders.base import Encoder, EncoderOutput
 from audiobench.encoders.checkpoints import checked_load, hub_commit, local_weights_hash
 from audiobench.encoders.features import HOP_LENGTH, SAMPLE_RATE, LogMel
+from audiobench.encoders.window import Window
 from audiobench.errors import ConfigError
 from audiobench.flops import encoder_flops
 
@@ -62,43 +65,86 @@ def trimmed_windows(frame_lengths: torch.Tensor, multiple: int, max_positions: i
     return rounded.clamp(max=max_positions)
 
 
-def encode_trimmed(model: WhisperEncoder, logmel: LogMel, waveforms: torch.Tensor,
-                   windows: torch.Tensor) -> list[torch.Tensor]:
-    """Hidden states (embeddings, then every block; the last one layer-normed, as transformers
-    returns them) of a Whisper encoder run on the first ``windows[i]`` positions of each clip,
-    padded to the longest window. Works for any module with Whisper's encoder layout (conv1,
-    conv2, embed_positions, layers, layer_norm), such as the audio towers of Whisper-derived
-    audio-LLMs. ``windows`` is on the host: the shapes never wait for the device."""
+def encode_trimmed(model: torch.nn.Module, logmel: LogMel, waveforms: torch.Tensor, windows: torch.Tensor,
+                   key_lengths: torch.Tensor | None = None,
+                   tail: Callable[[torch.Tensor], torch.Tensor] | None = None) -> list[torch.Tensor]:
+    """Hidden states (embeddings, then every block; the last one through ``tail``, by default
+    the final layer norm, as transformers returns them) of a module with Whisper's encoder
+    layout (conv1, conv2, embed_positions, layers, layer_norm: Whisper's and the audio towers of
+    Whisper-derived audio-LLMs) run on the first ``windows[i]`` positions of each clip, padded
+    to the longest window. Attention sees the first ``key_lengths[i]`` positions of each clip
+    (default: its window; towers whose own forward masks padding pass the valid positions).
+    ``windows`` and ``key_lengths`` are on the host: the shapes never wait for the device."""
     device = waveforms.device
     longest = int(windows.max())
+    keys_span = windows if key_lengths is None else key_lengths
     dtype = model.conv1.weight.dtype
     waveforms = torch.nn.functional.pad(waveforms, (0, max(0, longest * SAMPLES_PER_POSITION - waveforms.shape[1])))
     features = waveforms.new_zeros(len(waveforms), logmel.n_mels, 2 * longest)
     for window in windows.unique().tolist():  # each clip's log-mel (and its peak) over its own window only
         rows = (windows == window).nonzero().squeeze(1).to(device, non_blocking=True)
         features[rows, :, : 2 * window] = logmel(waveforms[rows, : window * SAMPLES_PER_POSITION])
-    mixed = bool((windows != longest).any())
     hidden = torch.nn.functional.gelu(model.conv1(features.to(dtype)))
-    if mixed:  # conv2 must see zeros past each window, as it would running that window alone
+    if bool((windows != longest).any()):  # conv2 must see zeros past each window, as it would running it alone
         inside = torch.arange(2 * longest)[None, :] < 2 * windows[:, None]
         hidden = hidden * inside[:, None, :].to(device, non_blocking=True)
     hidden = torch.nn.functional.gelu(model.conv2(hidden)).permute(0, 2, 1)
-    hidden = hidden + model.embed_positions.weight[:longest]
+    hidden = (hidden + model.embed_positions.weight[:longest]).to(hidden.dtype)
     keys = None
-    if mixed:
-        keys = (torch.arange(longest)[None, :] < windows[:, None])[:, None, None, :].to(device, non_blocking=True)
+    if bool((keys_span != longest).any()):  # in the format the model's attention implementation takes
+        seen = (torch.arange(longest)[None, :] < keys_span[:, None]).to(device, non_blocking=True)
+        keys = create_bidirectional_mask(config=model.config, inputs_embeds=hidden, attention_mask=seen,
+                                         allow_is_bidirectional_skip=False)
     states = [hidden]
     for layer in model.layers:
         hidden = layer(hidden, keys)
         states.append(hidden)
-    states[-1] = model.layer_norm(hidden)
+    states[-1] = tail(hidden) if tail else model.layer_norm(hidden)
     return states
 
 
-def whisper_blocks(model: torch.nn.Module) -> list[torch.nn.Module]:
-    """The transformer blocks of a Whisper-layout encoder: what ``--compile`` compiles, since
-    trimmed windows (``encode_trimmed``) call them one by one, not the model's forward."""
-    return list(model.layers)
+class WhisperLayout:
+    """What every encoder with Whisper's encoder layout shares: a 30 s-style fixed window of
+    ``max_frames`` positions (20 ms each) that ``--window trim`` shortens, FLOPs counted for the
+    positions encoded, and per-block compilation. Subclasses set ``model``, ``logmel``,
+    ``max_frames``, ``sample_rate`` and ``window`` (``Encoder`` provides the last)."""
+
+    can_trim = True
+    model: torch.nn.Module
+    logmel: LogMel
+    max_frames: int
+    sample_rate: int
+    window: Window
+
+    def positions_encoded(self, seconds: float) -> int:
+        if self.window.mode == "full":
+            return self.max_frames
+        frames = valid_positions(torch.tensor([round(seconds * self.sample_rate)]), self.max_frames)
+        return int(trimmed_windows(frames, self.window.multiple, self.max_frames))
+
+    def flops_per_clip(self, seconds: float) -> float:
+        """Under ``full`` every clip costs the whole window whatever its length; under ``trim``
+        the positions its trimmed window holds."""
+        return sum(encoder_flops(self.model.config, self.positions_encoded(seconds)))
+
+    def compile_targets(self) -> list[torch.nn.Module]:
+        # The blocks, not the model: trimmed windows (encode_trimmed) call them one by one.
+        return list(self.model.layers)
+
+    def windowed(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The waveforms cropped to the window and each clip's valid positions (on the host)."""
+        window = self.max_frames * SAMPLES_PER_POSITION
+        return waveforms[:, :window], valid_positions(lengths.cpu().clamp(max=window), self.max_frames)
+
+    def trimmed(self, frame_lengths: torch.Tensor) -> torch.Tensor:
+        """Each clip's trimmed window, in positions."""
+        return trimmed_windows(frame_lengths, self.window.multiple, self.max_frames)
+
+    def full_window_features(self, waveforms: torch.Tensor) -> torch.Tensor:
+        """The log-mel of the whole window (clips zero-padded to it), in the model's precision."""
+        window = self.max_frames * SAMPLES_PER_POSITION
+        waveforms = torch.nn.functional.pad(waveforms, (0, max(0, window - waveforms.shape[1])))
+        return self.logmel(waveforms).to(self.model.conv1.weight.dtype)
 
 
 def load_whisper_encoder(weights: str) -> tuple[WhisperEncoder, dict[str, Any], dict[str, Any]]:
@@ -124,10 +170,9 @@ def load_whisper_encoder(weights: str) -> tuple[WhisperEncoder, dict[str, Any], 
     return encoder, {"hub_id": weights, "revision": commit}, {"weights": weights, "revision": commit}
 
 
-class WhisperEncoderWrapper(Encoder):
+class WhisperEncoderWrapper(WhisperLayout, Encoder):
     wrapper_version = "1"
     window_seconds = WINDOW_SECONDS
-    can_trim = True
 
     def __init__(self, name: str, weights: str | None, random_init: bool = False,
                  architecture: str | None = None) -> None:
@@ -158,33 +203,15 @@ class WhisperEncoderWrapper(Encoder):
         config = {k: v for k, v in self.model.config.to_dict().items() if k not in CONFIG_KEYS_NOT_NUMERICS}
         return {**self.weights_identity, "config": config, "transformers": transformers.__version__}
 
-    def flops_per_clip(self, seconds: float) -> float:
-        """Under ``full`` every clip costs the 30 s window whatever its length; under ``trim``
-        the positions its trimmed window holds."""
-        return sum(encoder_flops(self.model.config, self.positions_encoded(seconds)))
-
-    def positions_encoded(self, seconds: float) -> int:
-        if self.window.mode == "full":
-            return self.max_frames
-        frames = valid_positions(torch.tensor([round(seconds * self.sample_rate)]), self.max_frames)
-        return int(trimmed_windows(frames, self.window.multiple, self.max_frames))
-
     def set_precision(self, dtype: torch.dtype) -> None:
         self.model.to(dtype)
 
-    def compile_targets(self) -> list[torch.nn.Module]:
-        return whisper_blocks(self.model)
-
     def forward(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> EncoderOutput:
-        window = self.window_samples
-        waveforms = waveforms[:, :window]
-        frame_lengths = valid_positions(lengths.cpu().clamp(max=window), self.max_frames)
+        waveforms, frame_lengths = self.windowed(waveforms, lengths)
         if self.window.mode == "trim":
-            windows = trimmed_windows(frame_lengths, self.window.multiple, self.max_frames)
+            windows = self.trimmed(frame_lengths)
             return EncoderOutput(encode_trimmed(self.model, self.logmel, waveforms, windows), frame_lengths, windows)
-        waveforms = torch.nn.functional.pad(waveforms, (0, max(0, window - waveforms.shape[1])))
-        features = self.logmel(waveforms).to(next(self.model.parameters()).dtype)
-        output = self.model(features, output_hidden_states=True, return_dict=True)
+        output = self.model(self.full_window_features(waveforms), output_hidden_states=True, return_dict=True)
         return EncoderOutput(list(output.hidden_states), frame_lengths)
 
 

@@ -74,6 +74,57 @@ def test_trim_rounds_windows_up_to_the_chosen_multiple(micro) -> None:
     assert output.window_lengths.tolist() == output.frame_lengths.tolist() == [35, 145]
 
 
+TOWERS = ("qwen2-audio-micro", "voxtral-micro", "af-whisper-micro")  # 2 s windows of 100 positions
+
+
+@pytest.fixture(scope="module")
+def towers():
+    return {name: build_encoder(name, random_init=True).eval() for name in TOWERS}
+
+
+@pytest.mark.parametrize("name", TOWERS)
+def test_audio_llm_tower_trim_on_a_clip_filling_the_window_equals_full_bit_for_bit(towers, name) -> None:
+    tower = towers[name]
+    waveforms, lengths = noise(2.3)  # cropped to the 2 s window
+    full, full_pooled = run(tower, Window("full"), waveforms, lengths)
+    trim, trim_pooled = run(tower, Window("trim", 50), waveforms, lengths)
+    assert [s.shape for s in trim.hidden_states] == [s.shape for s in full.hidden_states]
+    for a, b in zip(full.hidden_states, trim.hidden_states):
+        assert torch.equal(a, b)
+    assert torch.equal(full_pooled, trim_pooled)
+
+
+@pytest.mark.parametrize("name", ["qwen2-audio-micro", "voxtral-micro"])
+def test_audio_llm_tower_trimmed_clip_in_a_mixed_batch_matches_its_slice_run_alone(towers, name) -> None:
+    tower = towers[name]
+    waveforms, lengths = noise(0.7, 1.9)  # windows of 50 and 100 positions
+    batch, batch_pooled = run(tower, Window("trim", 50), waveforms, lengths)
+    windows = batch.layer_window_lengths()
+    assert windows[0].tolist() == [50, 100]
+    # Qwen2-Audio's last state is average-pooled to 40 ms frames: half the positions, half the window
+    assert windows[-1].tolist() == ([25, 50] if name.startswith("qwen2") else [50, 100])
+    for row, length in enumerate(lengths.tolist()):
+        alone, alone_pooled = run(tower, Window("trim", 50), waveforms[row:row + 1, :length], lengths[row:row + 1])
+        for a, b, window in zip(batch.hidden_states, alone.hidden_states, windows):
+            assert b.shape[1] == int(window[row])
+            torch.testing.assert_close(a[row, : b.shape[1]], b[0], atol=2e-5, rtol=1e-5)
+        torch.testing.assert_close(batch_pooled[row], alone_pooled[0], atol=2e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["qwen2-audio-micro", "af-whisper-micro"])
+def test_towers_that_mask_padding_give_the_same_masked_mean_trimmed_or_full(towers, name) -> None:
+    """Qwen2-Audio and AF3 never attend to the window's padding under ``full`` either, so a
+    trimmed window changes only what ``padded-mean`` averages (clips not ending on their
+    window's last position: there the stride-2 convolution would see zeros, not padding)."""
+    tower = towers[name]
+    waveforms, lengths = noise(0.7, 1.3)  # 35 and 65 positions in windows of 50 and 100
+    _, full = run(tower, Window("full"), waveforms, lengths)
+    _, trim = run(tower, Window("trim", 50), waveforms, lengths)
+    torch.testing.assert_close(trim[:, 0], full[:, 0], atol=1e-6, rtol=1e-5)  # masked-mean
+    assert not torch.allclose(trim[0, 1], full[0, 1], atol=1e-3)  # padded-mean over 50 positions, not 100
+    torch.testing.assert_close(trim[1, 1], full[1, 1], atol=1e-6, rtol=1e-5)  # its window is the whole one
+
+
 def test_trim_counts_the_flops_of_the_positions_encoded(micro) -> None:
     config = micro.model.config
     assert micro.flops_per_clip(1.0) == sum(encoder_flops(config))  # full: the whole window
