@@ -1,5 +1,5 @@
 """Extraction: decode and pad clips in DataLoader workers, encode batches on the device, pool
-every layer both ways, and write the cache chunk by chunk.
+every layer both ways, and write the cache chunk by chunk (in a background thread).
 
 Only clips missing from the cache are decoded and encoded; a repeated run is a pure cache hit
 and an interrupted run resumes from its last finished chunk. Clips that fail to decode abort
@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -269,10 +269,8 @@ def encode_batches(encoder: Encoder, manifest: Manifest, clips: list[Clip], keys
     loader = DataLoader(dataset, batch_sampler=batches, num_workers=workers, collate_fn=collate,
                         pin_memory=device.type == "cuda", prefetch_factor=options.prefetch if workers else None)
     run = BatchRunner(encoder, device, on_notice)
-    pending_keys: list[str] = []
-    pending: list[np.ndarray] = []
     failed: dict[str, str] = {}
-    with torch.inference_mode():
+    with torch.inference_mode(), ChunkWriter(cache, options.chunk_size) as chunks:
         for batch in loader:
             for i, reason in batch.failures:
                 if not options.skip_bad:
@@ -280,17 +278,60 @@ def encode_batches(encoder: Encoder, manifest: Manifest, clips: list[Clip], keys
                 report.skipped.append((clips[i].id, reason))
                 failed[keys[i]] = reason
             if batch.indices:
-                pending.append(run(batch))
-                pending_keys.extend(keys[i] for i in batch.indices)
+                chunks.add([keys[i] for i in batch.indices], run(batch))
                 report.encoded += len(batch.indices)
-            if len(pending_keys) >= options.chunk_size:
-                cache.write_chunk(pending_keys, np.concatenate(pending))
-                pending_keys, pending = [], []
             if on_progress:
                 on_progress(len(batch.indices) + len(batch.failures))
-    if pending_keys:
-        cache.write_chunk(pending_keys, np.concatenate(pending))
     return failed
+
+
+class ChunkWriter:
+    """Gathers pooled rows into chunks of at least ``chunk_size`` clips and writes each (hashed,
+    atomically) in one background thread, so encoding goes on meanwhile. One chunk at most is in
+    flight, so host memory stays at about two chunks: handing over the next waits for it. A
+    failed write is raised in the caller's thread, at the next handover or on leaving the block.
+    Leaving the block waits for the write in flight on every path (the rest is written on a
+    normal exit only), so the caller's claim on the clips outlives their chunk's write. Only the
+    writer thread touches the cache while a write is in flight."""
+
+    def __init__(self, cache: EmbeddingCache, chunk_size: int) -> None:
+        self.cache, self.chunk_size = cache, chunk_size
+        self.keys: list[str] = []
+        self.rows: list[np.ndarray] = []
+        self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chunk-writer")
+        self.writing: Future | None = None
+
+    def __enter__(self) -> ChunkWriter:
+        return self
+
+    def __exit__(self, error_type: type[BaseException] | None, *_: object) -> None:
+        try:
+            if error_type is None:
+                self.flush()
+                self.wait()
+        finally:
+            # With an error already leaving, the write in flight is still waited for; its own
+            # failure, if any, is secondary to that error and not raised.
+            self.thread.shutdown(wait=True)
+
+    def add(self, keys: list[str], rows: np.ndarray) -> None:
+        self.keys += keys
+        self.rows.append(rows)
+        if len(self.keys) >= self.chunk_size:
+            self.flush()
+
+    def flush(self) -> None:
+        """Hand the rows gathered so far to the writer thread, once the previous chunk is written."""
+        self.wait()
+        if self.keys:
+            self.writing = self.thread.submit(self.cache.write_chunk, self.keys, np.concatenate(self.rows))
+            self.keys, self.rows = [], []
+
+    def wait(self) -> None:
+        """Block until the chunk in flight is written; raise its write's error."""
+        writing, self.writing = self.writing, None
+        if writing is not None:
+            writing.result()
 
 
 def encode_and_pool(encoder: Encoder, waveforms: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:

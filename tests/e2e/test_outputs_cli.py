@@ -69,10 +69,12 @@ def test_an_unwritable_output_fails_before_any_work(command: str, option: str, a
     assert not list(tmp_path.rglob("chunk-*"))  # nothing was embedded
 
 
+@pytest.mark.parametrize("clips", [CLIPS, CLIPS + 8])
 def test_a_full_disk_mid_embed_is_one_line_and_keeps_the_finished_chunks(
-        synth_root: Path, tmp_path: Path, run_cli, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The second chunk's write runs out of space half-way: exit 2, no temp file left, the first
-    chunk verified and kept, and the next run encodes only the rest."""
+        clips: int, synth_root: Path, tmp_path: Path, run_cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The second chunk's write (in the writer thread) runs out of space half-way, as the last
+    chunk or while a third is being encoded: exit 2, no third chunk written, no temp file left,
+    the first chunk verified and kept, and the next run encodes only the rest."""
     monkeypatch.setattr(extraction, "EmbedOptions", functools.partial(EmbedOptions, chunk_size=8))
     real_write = pathlib.Path.write_bytes
     chunks = []
@@ -86,11 +88,12 @@ def test_a_full_disk_mid_embed_is_one_line_and_keeps_the_finished_chunks(
         return real_write(self, data)
 
     monkeypatch.setattr(pathlib.Path, "write_bytes", disk_fills_on_second_chunk)
-    root = small_esc50(synth_root / "esc50", tmp_path / "esc50", clips=CLIPS)
+    root = small_esc50(synth_root / "esc50", tmp_path / "esc50", clips=clips)
     args = ("embed", "--encoder", "logmel", "--task", "esc50", "--data-root", root,
             "--cache-dir", tmp_path / "cache", "--workers", "0", "--batch-size", "4")
     code, _, err = run_cli(*args)
     one_line(code, err, "cannot write", ".npy (No space left on device); the chunks already written are kept")
+    assert len(chunks) == 2  # the failure stops the run before a third chunk is written
     [directory] = [d for d in (tmp_path / "cache").iterdir() if (d / "meta.json").exists()]  # besides encoders/
     assert not list(directory.glob(".*.tmp"))
     [kept] = directory.glob("chunk-*.json")
@@ -100,7 +103,7 @@ def test_a_full_disk_mid_embed_is_one_line_and_keeps_the_finished_chunks(
     assert cache.corrupt_chunks(rows) == {} and cache.load(rows, "masked-mean", 0).shape == (len(rows), 256)
     code, _, err = run_cli(*args)
     assert code == 0, err
-    assert f"{len(rows)} cached, {CLIPS - len(rows)} encoded" in err
+    assert f"{len(rows)} cached, {clips - len(rows)} encoded" in err
 
 
 def test_a_killed_decoding_worker_is_one_line_and_keeps_the_finished_chunks(synth_root: Path,

@@ -7,6 +7,7 @@ import dataclasses
 import multiprocessing
 import os
 import signal
+import time
 from pathlib import Path
 
 import numpy as np
@@ -66,7 +67,9 @@ def killed_mid_run(encoder, manifest: Manifest, cache_dir: Path) -> None:
 
     def on_progress(n: int) -> None:
         seen.append(n)
-        if len(seen) == 3:  # one chunk of 8 written, a third batch decoded
+        if len(seen) == 3:  # a third batch decoded, once the writer thread has written the first chunk of 8
+            while not list(cache_dir.glob("*/chunk-*.json")):
+                time.sleep(0.01)
             os.kill(os.getpid(), signal.SIGKILL)
 
     embed(encoder, manifest, cache_dir, OPTIONS, on_progress=on_progress)
