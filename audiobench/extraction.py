@@ -286,13 +286,16 @@ def encode_batches(encoder: Encoder, manifest: Manifest, clips: list[Clip], keys
 
 
 class ChunkWriter:
-    """Gathers pooled rows into chunks of at least ``chunk_size`` clips and writes each (hashed,
-    atomically) in one background thread, so encoding goes on meanwhile. One chunk at most is in
-    flight, so host memory stays at about two chunks: handing over the next waits for it. A
-    failed write is raised in the caller's thread, at the next handover or on leaving the block.
-    Leaving the block waits for the write in flight on every path (the rest is written on a
-    normal exit only), so the caller's claim on the clips outlives their chunk's write. Only the
-    writer thread touches the cache while a write is in flight."""
+    """Gathers each batch's pooled rows into chunks of at least ``chunk_size`` clips and writes
+    each (hashed, atomically) in one background thread, so encoding goes on meanwhile.
+
+    A batch's rows are read one batch late, once the next batch is launched: on CUDA their copy
+    to the host is then still running, and waiting for it leaves the device a batch of work.
+    One chunk at most is in flight, so host memory stays at about two chunks: handing over the
+    next waits for it. A failed write is raised in the caller's thread, at the next handover or
+    on leaving the block. Leaving the block waits for the write in flight on every path (the
+    rest is written on a normal exit only), so the caller's claim on the clips outlives their
+    chunk's write. Only the writer thread touches the cache while a write is in flight."""
 
     def __init__(self, cache: EmbeddingCache, chunk_size: int) -> None:
         self.cache, self.chunk_size = cache, chunk_size
@@ -300,6 +303,8 @@ class ChunkWriter:
         self.rows: list[np.ndarray] = []
         self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chunk-writer")
         self.writing: Future | None = None
+        #: The last batch added (its keys, its rows on their way to the host).
+        self.arriving: tuple[list[str], HostCopy] | None = None
 
     def __enter__(self) -> ChunkWriter:
         return self
@@ -307,6 +312,7 @@ class ChunkWriter:
     def __exit__(self, error_type: type[BaseException] | None, *_: object) -> None:
         try:
             if error_type is None:
+                self.receive()
                 self.flush()
                 self.wait()
         finally:
@@ -314,11 +320,20 @@ class ChunkWriter:
             # failure, if any, is secondary to that error and not raised.
             self.thread.shutdown(wait=True)
 
-    def add(self, keys: list[str], rows: np.ndarray) -> None:
-        self.keys += keys
-        self.rows.append(rows)
+    def add(self, keys: list[str], rows: HostCopy) -> None:
+        """Take a launched batch; gather the one added before it."""
+        self.receive()
+        self.arriving = (keys, rows)
         if len(self.keys) >= self.chunk_size:
             self.flush()
+
+    def receive(self) -> None:
+        """Wait for the rows of the last batch added and gather them."""
+        if self.arriving is not None:
+            keys, rows = self.arriving
+            self.keys += keys
+            self.rows.append(rows.numpy())
+            self.arriving = None
 
     def flush(self) -> None:
         """Hand the rows gathered so far to the writer thread, once the previous chunk is written."""
@@ -340,16 +355,43 @@ def encode_and_pool(encoder: Encoder, waveforms: torch.Tensor, lengths: torch.Te
     return pool(encoder(waveforms, lengths), encoder.window_seconds is not None, encoder.dim).to(torch.float16)
 
 
+@dataclass
+class HostCopy:
+    """A batch's pooled rows on their way to the host: complete once ``copied`` (a CUDA event;
+    None where the copy was synchronous) has passed."""
+
+    rows: torch.Tensor
+    copied: torch.cuda.Event | None = None
+
+    @classmethod
+    def start(cls, pooled: torch.Tensor) -> HostCopy:
+        """On CUDA a copy into pinned memory queued behind the batch's work, so the host does not
+        wait for the device; elsewhere the rows themselves."""
+        if pooled.device.type != "cuda":
+            return cls(pooled.cpu())
+        rows = torch.empty(pooled.shape, dtype=pooled.dtype, pin_memory=True)
+        rows.copy_(pooled, non_blocking=True)
+        copied = torch.cuda.Event()
+        copied.record()
+        return cls(rows, copied)
+
+    def numpy(self) -> np.ndarray:
+        if self.copied is not None:
+            self.copied.synchronize()
+        return self.rows.numpy()
+
+
 class BatchRunner:
-    """Encodes and pools one batch on the device with a single host transfer. A batch that
-    runs out of device memory is split in halves (and every later batch with it) until it
-    fits; the first halving is announced through ``on_notice``."""
+    """Encodes and pools one batch on the device with a single host transfer, started but not
+    waited for (``HostCopy``). A batch that runs out of device memory is split in halves (and
+    every later batch with it) until it fits; the first halving is announced through
+    ``on_notice``."""
 
     def __init__(self, encoder: Encoder, device: torch.device, on_notice: Callable[[str], None] | None) -> None:
         self.encoder, self.device, self.on_notice = encoder, device, on_notice
         self.limit: int | None = None  # largest batch known to fit, once one did not
 
-    def __call__(self, batch: Batch) -> np.ndarray:
+    def __call__(self, batch: Batch) -> HostCopy:
         waveforms = batch.waveforms.to(self.device, non_blocking=True)
         lengths = batch.lengths  # stay on the host: the encoder decides shapes from them without a device sync
         while True:
@@ -362,7 +404,7 @@ class BatchRunner:
                     raise ConfigError(f"out of {self.device} memory encoding a single clip",
                                       "use a smaller --dtype, another device, or shorter clips") from err
                 self.halve(size)
-        return torch.cat(pooled).cpu().numpy()
+        return HostCopy.start(torch.cat(pooled))
 
     def pooled(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         # Only the padding this slice needs: a halved batch of short clips stays short.

@@ -1,6 +1,6 @@
 """The GPU path of extraction (skipped without CUDA; scripts/gpu_check.sh runs them on a GPU):
-trimmed windows, the embed pipeline in half precision with pinned memory, and a real
-out-of-memory error halving the batch."""
+trimmed windows, the embed pipeline in half precision with pinned memory, rows copied to the host
+without waiting, and a real out-of-memory error halving the batch."""
 
 from __future__ import annotations
 
@@ -66,6 +66,22 @@ def test_half_precision_embed_on_the_gpu_agrees_with_float32_on_the_cpu(synth_ro
     b = cpu.load(cpu_report.keys, "masked-mean", encoder.num_layers - 1)
     cosine = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
     assert cosine.min() > 0.99
+
+
+def test_rows_copied_to_the_host_without_waiting_land_with_their_own_clips(synth_root: Path, tmp_path: Path) -> None:
+    """Each batch's rows reach the host by a non-blocking copy into pinned memory, read one batch
+    later: the cache equals the CPU's, clip for clip (logmel, float32)."""
+    manifest = get_task("esc50").manifest(synth_root / "esc50")
+    manifest = dataclasses.replace(manifest, clips=manifest.clips[:24])
+    encoder = build_encoder("logmel")
+    runs = {device: embed(encoder, manifest, tmp_path / device, EmbedOptions(batch_size=4, chunk_size=6, device=device,
+                                                                            dtype="float32", num_workers=2))
+            for device in ("cuda", "cpu")}
+    (gpu, gpu_report), (cpu, cpu_report) = runs["cuda"], runs["cpu"]
+    assert gpu_report.device.startswith("cuda") and gpu_report.encoded == 24
+    for pooling in ("masked-mean", "padded-mean"):
+        np.testing.assert_allclose(gpu.load(gpu_report.keys, pooling, 0), cpu.load(cpu_report.keys, pooling, 0),
+                                   rtol=1e-2, atol=1e-2)
 
 
 def test_a_batch_that_does_not_fit_halves_on_a_real_out_of_memory_error(synth_root: Path, tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""The extraction pipeline: length buckets, memory-error halving, and ``torchrun`` sharding."""
+"""The extraction pipeline: length buckets, rows read a batch late and written in a background
+thread, memory-error halving, and ``torchrun`` sharding."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ import pytest
 import soundfile as sf
 import torch
 
-from audiobench.extraction import EmbedOptions, cached, embed
+from audiobench.audio import load_audio
+from audiobench.extraction import EmbedOptions, cached, embed, encode_and_pool
 from audiobench.encoders import Window, build_encoder
 from audiobench.tasks import get_task
 
@@ -42,6 +44,28 @@ def short_esc50(synth_root: Path, tmp_path_factory: pytest.TempPathFactory) -> P
 def layers(cache, report, num_layers: int) -> np.ndarray:
     return np.stack([cache.load(report.keys, pooling, layer) for pooling in ("masked-mean", "padded-mean")
                      for layer in range(num_layers)])
+
+
+def test_cached_rows_are_each_clip_encoded_alone_in_the_chunks_a_synchronous_loop_cuts(
+        short_esc50: Path, tmp_path: Path) -> None:
+    """Rows are read one batch after their batch is launched and written by a background thread;
+    still each cached row is, byte for byte, the encoder's output on that clip decoded and encoded
+    alone (logmel pads past every clip's end, so a batch changes none of its numbers), and the
+    chunks are cut where a synchronous loop cuts them: batches of 2 (longest clips first), a
+    chunk once 3 clips are gathered, the rest at the end."""
+    manifest = get_task("esc50").manifest(short_esc50)
+    encoder = build_encoder("logmel")
+    cache, report = embed(encoder, manifest, tmp_path, EmbedOptions(batch_size=2, chunk_size=3, num_workers=0))
+    longest_first = [report.keys[i] for i in np.argsort([-seconds for seconds in SECONDS])]
+    chunks = {tuple(cache._chunks[path.stem][0]): path.with_suffix(".npy") for path in cache.directory.glob("chunk-*.json")}
+    assert sorted(chunks, key=len, reverse=True) == [tuple(longest_first[:4]), tuple(longest_first[4:])]
+    with torch.inference_mode():
+        alone = {key: encode_and_pool(encoder, torch.from_numpy(wave)[None], torch.tensor([len(wave)])).numpy()[0]
+                 for key, wave in ((key, load_audio(manifest.root / clip.path, encoder.sample_rate))
+                                   for key, clip in zip(report.keys, manifest.clips))}
+    for keys, npy in chunks.items():
+        stored = np.load(npy)
+        assert stored.tobytes() == np.stack([alone[key] for key in keys]).tobytes()
 
 
 def test_out_of_memory_halves_the_batch_once_and_keeps_the_numbers(short_esc50: Path, tmp_path: Path,

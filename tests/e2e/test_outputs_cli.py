@@ -111,15 +111,15 @@ def test_a_killed_decoding_worker_is_one_line_and_keeps_the_finished_chunks(synt
     manifest = get_task("esc50").manifest(small_esc50(synth_root / "esc50", tmp_path / "esc50", clips=CLIPS))
     batches = []
 
-    def kill_the_worker_after_two_batches(_: int) -> None:
+    def kill_the_worker_after_three_batches(_: int) -> None:
         batches.append(1)
-        if len(batches) == 2:
+        if len(batches) == 3:  # two chunks of one batch handed over; the third batch's rows come with the next
             for child in multiprocessing.active_children():
                 os.kill(child.pid, signal.SIGKILL)
 
     options = EmbedOptions(batch_size=4, chunk_size=4, num_workers=1)
     encoder = build_encoder("logmel")
     with pytest.raises(ExtractionError, match="an audio decoding worker died .*the chunks finished before it are kept"):
-        embed(encoder, manifest, tmp_path / "cache", options, on_progress=kill_the_worker_after_two_batches)
+        embed(encoder, manifest, tmp_path / "cache", options, on_progress=kill_the_worker_after_three_batches)
     _, report = embed(encoder, manifest, tmp_path / "cache", EmbedOptions(num_workers=0))
     assert report.cache_hits >= 8 and report.cache_hits + report.encoded == len(manifest.clips)
