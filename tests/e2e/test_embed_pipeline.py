@@ -15,7 +15,8 @@ import soundfile as sf
 import torch
 
 from audiobench.audio import load_audio
-from audiobench.extraction import EmbedOptions, cached, embed, encode_and_pool
+from audiobench import extraction
+from audiobench.extraction import EmbedOptions, cached, clip_lengths, embed, encode_and_pool
 from audiobench.encoders import Window, build_encoder
 from audiobench.tasks import get_task
 
@@ -44,6 +45,15 @@ def short_esc50(synth_root: Path, tmp_path_factory: pytest.TempPathFactory) -> P
 def layers(cache, report, num_layers: int) -> np.ndarray:
     return np.stack([cache.load(report.keys, pooling, layer) for pooling in ("masked-mean", "padded-mean")
                      for layer in range(num_layers)])
+
+
+@pytest.mark.parametrize("slow_header", [0.0, 1.0])  # every header slow (threads) / none (one by one)
+def test_clip_lengths_come_from_the_headers_read_in_turn_or_in_threads(short_esc50: Path, slow_header: float,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(extraction, "HEADER_PROBE", 2)
+    monkeypatch.setattr(extraction, "SLOW_HEADER_SECONDS", slow_header)
+    manifest = get_task("esc50").manifest(short_esc50)
+    assert clip_lengths(manifest.root, manifest.clips, 3.0) == pytest.approx([min(s, 3.0) for s in SECONDS], abs=1e-4)
 
 
 def test_cached_rows_are_each_clip_encoded_alone_in_the_chunks_a_synchronous_loop_cuts(
