@@ -36,9 +36,11 @@ def atomic_path(path: Path) -> Iterator[Path]:
         raise
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(data)
+def atomic_write_bytes(path: Path, *pieces: bytes | memoryview) -> None:
+    """Write ``pieces`` one after another (a header and a large array need not be joined first)."""
+    with atomic_path(path) as tmp, tmp.open("wb") as f:
+        for piece in pieces:
+            f.write(piece)
 
 
 def atomic_write_text(path: Path, text: str) -> None:

@@ -76,18 +76,19 @@ def test_a_full_disk_mid_embed_is_one_line_and_keeps_the_finished_chunks(
     chunk or while a third is being encoded: exit 2, no third chunk written, no temp file left,
     the first chunk verified and kept, and the next run encodes only the rest."""
     monkeypatch.setattr(extraction, "EmbedOptions", functools.partial(EmbedOptions, chunk_size=8))
-    real_write = pathlib.Path.write_bytes
+    real_open = pathlib.Path.open
     chunks = []
 
-    def disk_fills_on_second_chunk(self: pathlib.Path, data: bytes) -> int:
+    def disk_fills_on_second_chunk(self: pathlib.Path, mode: str = "r", *args, **kwargs):
         if self.name.startswith(".chunk-") and ".npy." in self.name:
             chunks.append(self)
             if len(chunks) == 2:
-                real_write(self, data[: len(data) // 2])
+                with real_open(self, mode) as half:
+                    half.write(b"\x93NUMPY half a chunk")
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        return real_write(self, data)
+        return real_open(self, mode, *args, **kwargs)
 
-    monkeypatch.setattr(pathlib.Path, "write_bytes", disk_fills_on_second_chunk)
+    monkeypatch.setattr(pathlib.Path, "open", disk_fills_on_second_chunk)
     root = small_esc50(synth_root / "esc50", tmp_path / "esc50", clips=clips)
     args = ("embed", "--encoder", "logmel", "--task", "esc50", "--data-root", root,
             "--cache-dir", tmp_path / "cache", "--workers", "0", "--batch-size", "4")

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -23,9 +24,14 @@ def test_chunks_round_trip_any_layer_and_pooling(tmp_path: Path) -> None:
     keys = ["k4", "k0", "k2"]
     out = cache.load(keys, "padded-mean", 1)
     np.testing.assert_allclose(out, data[[4, 0, 2], 1, 1].astype(np.float16), rtol=1e-3)
-    # A fresh handle sees the same entries (the index is on disk).
+    # A fresh handle sees the same entries (the index is on disk) and verifies the checksums
+    # hashed from memory against the files.
     again = EmbeddingCache(tmp_path, settings(), {"encoder": "x"})
-    assert again.missing(["k0", "k9"]) == [1]
+    assert again.missing(["k0", "k9"]) == [1] and again.corrupt_chunks(keys) == {}
+    # A chunk is the file np.save writes, as chunks of older caches were.
+    saved = io.BytesIO()
+    np.save(saved, data[3:].astype(np.float16))
+    assert (cache.directory / f"{chunk_name(['k3', 'k4'])}.npy").read_bytes() == saved.getvalue()
 
 
 def test_settings_change_the_cache_directory(tmp_path: Path) -> None:
