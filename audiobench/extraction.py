@@ -384,7 +384,7 @@ class HostCopy:
         rows = torch.empty(pooled.shape, dtype=pooled.dtype, pin_memory=True)
         rows.copy_(pooled, non_blocking=True)
         copied = torch.cuda.Event()
-        copied.record()
+        copied.record(torch.cuda.current_stream(pooled.device))  # not the current device's: --device cuda:1
         return cls(rows, copied)
 
     def numpy(self) -> np.ndarray:
