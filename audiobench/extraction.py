@@ -5,8 +5,9 @@ Only clips missing from the cache are decoded and encoded; a repeated run is a p
 and an interrupted run resumes from its last finished chunk. Clips that fail to decode abort
 the run, or with ``skip_bad`` are recorded in the cache as failed and reported.
 
-One module (about 400 lines) on purpose: decoding, batching, the OOM retry, rank sharding and
-the cache claims are one loop whose order matters, and splitting it would hide that order.
+One module (about 500 lines) on purpose: decoding, batching, the OOM retry, rank sharding and
+the cache claims (and the chunk writer that must finish inside them) are one loop whose order
+matters, and splitting it would hide that order.
 """
 
 from __future__ import annotations
