@@ -11,9 +11,10 @@ their own width on read.
 
 Chunks are written atomically (temp file + rename, array before index), so an interrupted run
 keeps every finished chunk and the next run encodes only what is missing. Every chunk is
-verified against its checksum before its rows are served (once per cache handle): a flipped
-bit, a zeroed file, swapped rows or a reordered index is a corrupt chunk, never a cache hit.
-``embed`` discards corrupt chunks and re-encodes their clips; reading them is an error.
+verified against its checksum before its rows are served (once per cache handle, several chunks
+at a time in threads): a flipped bit, a zeroed file, swapped rows or a reordered index is a
+corrupt chunk, never a cache hit. ``embed`` discards corrupt chunks and re-encodes their clips;
+reading them is an error.
 
 Concurrent ``embed`` processes coordinate through ``claims/``: under the cache's lock each
 claims the missing clips nobody else is encoding and waits for the rest, so no clip is encoded
@@ -29,7 +30,9 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -51,6 +54,10 @@ FORMAT_VERSION = 2  # 2: chunks carry a sha256 checksum
 FAILURES = "failed.json"
 LOCK = ".lock"
 CLAIMS = "claims"
+#: Threads that verify chunks at once: sha256 runs at about 1 GB/s on one core with the GIL
+#: released, so a cache of tens of GB (whisper-large-v3 on Speech Commands: 18 GB) is hashed
+#: in parallel (2 threads on 2 cores: 1.1 GB in 0.5 s instead of 1.15 s).
+VERIFY_THREADS = min(8, os.cpu_count() or 1)
 
 
 @dataclass(frozen=True)
@@ -204,10 +211,12 @@ class EmbeddingCache:
 
     def corrupt_chunks(self, keys: list[str]) -> dict[str, str]:
         """Chunk name -> problem, for every untrustworthy chunk holding one of ``keys`` (and every
-        chunk whose index cannot be read, since it may hold any of them)."""
+        chunk whose index cannot be read, since it may hold any of them); chunks not yet verified
+        are hashed in ``VERIFY_THREADS`` threads."""
         index = self.index()
         names = sorted({index[key][0] for key in keys if key in index} | set(self.unreadable))
-        problems = {name: self.chunk_problem(name) for name in names}
+        with ThreadPoolExecutor(max_workers=max(1, min(VERIFY_THREADS, len(names)))) as threads:
+            problems = dict(zip(names, threads.map(self.chunk_problem, names)))
         return {name: problem for name, problem in problems.items() if problem}
 
     def discard(self, names: list[str]) -> None:
