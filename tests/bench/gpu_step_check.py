@@ -5,8 +5,9 @@ trainer) and ``audiobench bench`` (the extraction pipeline) reach on the same GP
 Training: one micro-batch of 8 clips of 30 s (forward and backward, bf16 autocast over float32
 weights, as the trainer runs it) with non-reentrant gradient checkpointing on and off, and one
 with the weights in bf16. Extraction: the encoder on a batch of 64 in bf16, with and without
-every layer's hidden states, eager and under ``torch.compile``. Then a profile of one
-checkpointed training micro-batch: the kernels that take the most GPU time.
+every layer's hidden states, eager and under ``torch.compile``. Then the kernels that take the
+most GPU time in one checkpointed training micro-batch (profile.txt) and in one batch of the
+last extraction variant, compiled on a GPU (profile-extraction.txt): where the MFU goes.
 
     python tests/bench/gpu_step_check.py --out gpu-step          # on a GPU, about two minutes
     python tests/bench/gpu_step_check.py --tiny --device cpu --out /tmp/s   # checks the script
@@ -93,7 +94,8 @@ def training_steps(model: WhisperForConditionalGeneration, batch: int, device: t
 
 
 def extraction_steps(model: WhisperForConditionalGeneration, batch: int, device: torch.device, repeats: int,
-                     warmup: int, compile_too: bool) -> list[dict]:
+                     warmup: int, compile_too: bool) -> tuple[list[dict], Callable[[], None]]:
+    """The timed rows, and the last variant's step (to profile)."""
     encoder = model.get_encoder().to(torch.bfloat16).eval()
     config = encoder.config
     features = torch.randn(batch, config.num_mel_bins, 2 * config.max_source_positions, device=device,
@@ -118,7 +120,20 @@ def extraction_steps(model: WhisperForConditionalGeneration, batch: int, device:
         rows.append({"what": f"encoder batch {batch}, bf16: {name}", "ms": 1000 * seconds,
                      "samples_per_second": batch / seconds, "model_tflops": batch * per_clip / seconds / 1e12,
                      "first_call_s": first})
-    return rows
+    return rows, step
+
+
+def kernel_table(step: Callable[[], object], device: torch.device) -> str:
+    """The 25 operators and kernels that take the most device time in one ``step``."""
+    activities = [torch.profiler.ProfilerActivity.CPU]
+    if device.type == "cuda":
+        activities.append(torch.profiler.ProfilerActivity.CUDA)
+    with torch.profiler.profile(activities=activities) as profiler:
+        step()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+    key = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    return profiler.key_averages().table(sort_by=key, row_limit=25, max_name_column_width=60)
 
 
 def profile_micro_batch(model: WhisperForConditionalGeneration, batch: int, device: torch.device) -> str:
@@ -126,17 +141,13 @@ def profile_micro_batch(model: WhisperForConditionalGeneration, batch: int, devi
     config = model.config
     features = torch.randn(batch, config.num_mel_bins, 2 * config.max_source_positions, device=device)
     labels = torch.randint(0, config.vocab_size, (batch, TARGET_TOKENS), device=device)
-    activities = [torch.profiler.ProfilerActivity.CPU]
-    if device.type == "cuda":
-        activities.append(torch.profiler.ProfilerActivity.CUDA)
-    with torch.profiler.profile(activities=activities) as profiler:
+
+    def step() -> None:
         with torch.autocast(device.type, dtype=torch.bfloat16):
             loss = model(input_features=features, labels=labels).loss
         loss.backward()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-    key = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
-    return profiler.key_averages().table(sort_by=key, row_limit=25, max_name_column_width=60)
+
+    return kernel_table(step, device)
 
 
 def main() -> None:
@@ -155,8 +166,11 @@ def main() -> None:
     repeats, warmup = (1, 0) if args.tiny else (5, 2)
     rows = [row for batch in args.train_batch or [2 if args.tiny else 8]
             for row in training_steps(model, batch, device, repeats, warmup)]
+    extraction_step = None
     if not args.no_extraction:
-        rows += extraction_steps(model, 2 if args.tiny else 64, device, repeats, warmup, compile_too=not args.tiny)
+        extraction_rows, extraction_step = extraction_steps(model, 2 if args.tiny else 64, device, repeats, warmup,
+                                                            compile_too=not args.tiny)
+        rows += extraction_rows
     for row in rows:
         row["mfu"] = row["model_tflops"] / args.peak_tflops
         print(f"{row['what']:<58} {row['ms']:8.1f} ms  {row['samples_per_second']:8.1f}/s  "
@@ -167,6 +181,10 @@ def main() -> None:
     print(f"forward FLOPs per sample: encoder {flops.encoder / 1e12:.3f} T, decoder {flops.decoder / 1e12:.3f} T")
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "steps.json").write_text(json.dumps(rows, indent=2) + "\n")
+    if not args.no_profile and extraction_step is not None:
+        table = kernel_table(extraction_step, device)  # before training moves the model back to float32
+        (args.out / "profile-extraction.txt").write_text(table + "\n")
+        print(table)
     if not args.no_profile:
         table = profile_micro_batch(model, 2 if args.tiny else 8, device)
         (args.out / "profile.txt").write_text(table + "\n")
