@@ -27,7 +27,7 @@ Families and what "frames" are (masked-mean averages the valid ones; padded-mean
   computed in torch on the device with the checkpoint's mel filters (``features.LogMel``), and
   ``--window trim`` shortens their window as it does Whisper's.
 
-One module (about 430 lines) on purpose: every family shares the checkpoint resolution, the
+One module (about 460 lines) on purpose: every family shares the checkpoint resolution, the
 feature-extractor call and the pooling contract; what differs per family is a few lines each.
 """
 
@@ -44,7 +44,6 @@ import torch
 import transformers
 from huggingface_hub import hf_hub_download
 from transformers import AutoConfig, AutoFeatureExtractor
-from transformers.masking_utils import create_bidirectional_mask
 
 from audiobench.encoders.base import Encoder, EncoderOutput
 from audiobench.encoders.checkpoints import checked_load, first_line, hub_commit, local_weights_hash
@@ -364,15 +363,18 @@ class WhisperTower(WhisperLayout, HFEncoder):
     def forward(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> EncoderOutput:
         waveforms, frame_lengths = self.windowed(waveforms, lengths)
         valid = self.last_layer(frame_lengths, torch.div(frame_lengths, 2, rounding_mode="floor").clamp(min=1))
-        if self.window.mode == "trim":
-            windows = self.trimmed(frame_lengths)
-            states = encode_trimmed(self.model, self.logmel, waveforms, windows,
-                                    frame_lengths if self.masks_padding else None,
-                                    self.pooled_layer_norm if self.pools_last else None)
-            return EncoderOutput(states, valid, self.last_layer(windows, torch.div(windows, 2, rounding_mode="floor")))
-        features = self.full_window_features(waveforms)
-        output = self.model(features, output_hidden_states=True, **self.padding_mask(lengths, frame_lengths, features))
-        return EncoderOutput(list(output.hidden_states), valid)
+        full = self.window.mode == "full"
+        if full and not self.masks_padding:  # Voxtral: its own forward, nothing masked
+            output = self.model(self.full_window_features(waveforms), output_hidden_states=True)
+            return EncoderOutput(list(output.hidden_states), valid)
+        # Qwen2-Audio and AF3 under full: the same blocks over the whole window with the padding
+        # masked, as their forward runs them, without its per-batch look at the mask on the device.
+        windows = torch.full_like(frame_lengths, self.max_frames) if full else self.trimmed(frame_lengths)
+        states = encode_trimmed(self.model, self.logmel, waveforms, windows,
+                                frame_lengths if self.masks_padding else None,
+                                self.pooled_layer_norm if self.pools_last else None)
+        window_lengths = None if full else self.last_layer(windows, torch.div(windows, 2, rounding_mode="floor"))
+        return EncoderOutput(states, valid, window_lengths)
 
     def last_layer(self, lengths: torch.Tensor, pooled: torch.Tensor) -> torch.Tensor | list[torch.Tensor]:
         """``lengths`` for every layer, the last one's ``pooled`` when the tower pools it."""
@@ -381,23 +383,6 @@ class WhisperTower(WhisperLayout, HFEncoder):
     def pooled_layer_norm(self, hidden: torch.Tensor) -> torch.Tensor:
         """The tower's tail after its last block: average pool over time, then layer norm."""
         return self.model.layer_norm(self.model.avg_pooler(hidden.permute(0, 2, 1)).permute(0, 2, 1))
-
-    def padding_mask(self, lengths: torch.Tensor, frame_lengths: torch.Tensor,
-                     features: torch.Tensor) -> dict[str, torch.Tensor]:
-        """What the tower's forward takes to mask padding, as its LLM builds it: Qwen2-Audio a
-        4-D attention mask over the positions, AF3 the mel-frame mask it derives that from."""
-        model_type = self.model.config.model_type
-        if model_type.startswith("audioflamingo3"):
-            mel_frames = LogMel.num_frames(lengths.cpu()).clamp(max=features.shape[-1])
-            inside = torch.arange(features.shape[-1])[None, :] < mel_frames[:, None]
-            return {"input_features_mask": inside.to(features.device, non_blocking=True)}
-        if not model_type.startswith("qwen2_audio"):
-            return {}
-        inside = torch.arange(self.max_frames)[None, :] < frame_lengths[:, None]
-        embeds = features.new_zeros(len(features), self.max_frames, 1)
-        mask = create_bidirectional_mask(config=self.model.config, inputs_embeds=embeds,
-                                         attention_mask=inside.to(features.device, non_blocking=True))
-        return {"attention_mask": mask}
 
 
 class PerceptionEncoderAudio(HFEncoder):
