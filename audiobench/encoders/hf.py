@@ -360,6 +360,11 @@ class WhisperTower(WhisperLayout, HFEncoder):
         self.masks_padding = config.model_type.startswith(("qwen2_audio", "audioflamingo3"))
         self.pools_last = self.masks_padding
 
+    def trimmed(self, frame_lengths: torch.Tensor) -> torch.Tensor:
+        windows = super().trimmed(frame_lengths)
+        # The average pool of the last state takes positions in pairs: odd windows round up to even.
+        return windows + windows % 2 if self.pools_last else windows
+
     def forward(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> EncoderOutput:
         waveforms, frame_lengths = self.windowed(waveforms, lengths)
         valid = self.last_layer(frame_lengths, torch.div(frame_lengths, 2, rounding_mode="floor").clamp(min=1))

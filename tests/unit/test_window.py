@@ -111,6 +111,19 @@ def test_audio_llm_tower_trimmed_clip_in_a_mixed_batch_matches_its_slice_run_alo
         torch.testing.assert_close(batch_pooled[row], alone_pooled[0], atol=2e-5, rtol=1e-5)
 
 
+def test_a_tower_that_pools_its_last_state_trims_to_whole_pairs_of_positions(towers) -> None:
+    """Qwen2-Audio's average pool takes positions in pairs: a 1-position window (10 ms clip,
+    ``--trim-multiple 1``) becomes 2, so every clip keeps at least one pooled frame."""
+    tower = towers["qwen2-audio-micro"]
+    waveforms, lengths = noise(0.01, 0.05)  # 1 and 3 positions
+    output, pooled = run(tower, Window("trim", 1), waveforms, lengths)
+    assert output.layer_window_lengths()[0].tolist() == [2, 4]
+    assert output.layer_window_lengths()[-1].tolist() == [1, 2]
+    assert torch.isfinite(pooled).all()
+    alone, _ = run(tower, Window("trim", 1), waveforms[:1, :160], lengths[:1])  # alone: a batch of 2 positions
+    assert alone.hidden_states[-1].shape[1] == 1
+
+
 @pytest.mark.parametrize("name", ["qwen2-audio-micro", "af-whisper-micro"])
 def test_towers_that_mask_padding_give_the_same_masked_mean_trimmed_or_full(towers, name) -> None:
     """Qwen2-Audio and AF3 never attend to the window's padding under ``full`` either, so a
