@@ -359,6 +359,14 @@ class WhisperTower(WhisperLayout, HFEncoder):
         # in a stride-2 average pool before the layer norm (40 ms frames); Voxtral does neither.
         self.masks_padding = config.model_type.startswith(("qwen2_audio", "audioflamingo3"))
         self.pools_last = self.masks_padding
+        # Voxtral keeps its positional table in float32 under half precision, as transformers
+        # loads it (VoxtralForConditionalGeneration._keep_in_fp32_modules_strict).
+        self.fp32_positions = config.model_type.startswith("voxtral")
+
+    def set_precision(self, dtype: torch.dtype) -> None:
+        super().set_precision(dtype)
+        if self.fp32_positions:
+            self.model.embed_positions.float()
 
     def trimmed(self, frame_lengths: torch.Tensor) -> torch.Tensor:
         windows = super().trimmed(frame_lengths)

@@ -124,6 +124,17 @@ def test_a_tower_that_pools_its_last_state_trims_to_whole_pairs_of_positions(tow
     assert alone.hidden_states[-1].shape[1] == 1
 
 
+def test_voxtral_keeps_its_positional_table_in_float32_under_half_precision() -> None:
+    tower = build_encoder("voxtral-micro", random_init=True).eval()
+    tower.set_precision(torch.bfloat16)
+    assert tower.model.embed_positions.weight.dtype == torch.float32  # as transformers loads Voxtral
+    assert tower.model.layers[0].fc1.weight.dtype == torch.bfloat16
+    waveforms, lengths = noise(0.7, 2.0)
+    for window in (Window("full"), Window("trim", 50)):
+        output, pooled = run(tower, window, waveforms, lengths)
+        assert output.hidden_states[0].dtype == torch.bfloat16 and torch.isfinite(pooled).all()
+
+
 @pytest.mark.parametrize("name", ["qwen2-audio-micro", "af-whisper-micro"])
 def test_towers_that_mask_padding_give_the_same_masked_mean_trimmed_or_full(towers, name) -> None:
     """Qwen2-Audio and AF3 never attend to the window's padding under ``full`` either, so a
