@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from audiobench import extraction
 from audiobench.encoders import Window, build_encoder
 from audiobench.encoders.base import pool
 from audiobench.extraction import EmbedOptions, embed, resolve_dtype
@@ -69,9 +70,20 @@ def test_half_precision_embed_on_the_gpu_agrees_with_float32_on_the_cpu(synth_ro
     assert cosine.min() > 0.99
 
 
-def test_rows_copied_to_the_host_without_waiting_land_with_their_own_clips(synth_root: Path, tmp_path: Path) -> None:
+def test_rows_copied_to_the_host_without_waiting_land_with_their_own_clips(synth_root: Path, tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """Each batch's rows reach the host by a non-blocking copy into pinned memory, read one batch
-    later: the cache equals the CPU's, clip for clip (logmel, float32)."""
+    later: the cache equals the CPU's, clip for clip (logmel, float32). Every batch keeps the
+    device busy for a while before its copy, so rows read without waiting for it would be unset."""
+    encode_and_pool = extraction.encode_and_pool
+
+    def slow(*args: object) -> torch.Tensor:
+        pooled = encode_and_pool(*args)
+        if pooled.is_cuda:
+            torch.cuda._sleep(100_000_000)  # device cycles, queued before the copy to the host
+        return pooled
+
+    monkeypatch.setattr(extraction, "encode_and_pool", slow)
     manifest = get_task("esc50").manifest(synth_root / "esc50")
     manifest = dataclasses.replace(manifest, clips=manifest.clips[:24])
     encoder = build_encoder("logmel")
