@@ -56,7 +56,7 @@ LOCK = ".lock"
 CLAIMS = "claims"
 #: Threads that verify chunks at once: sha256 runs at about 1 GB/s on one core with the GIL
 #: released, so a cache of tens of GB (whisper-large-v3 on Speech Commands: 18 GB) is hashed
-#: in parallel (2 threads on 2 cores: 1.1 GB in 0.5 s instead of 1.15 s).
+#: in parallel (2 threads on 2 cores: 1.04 GB of chunks in 0.43 s instead of 0.85 s).
 VERIFY_THREADS = min(8, os.cpu_count() or 1)
 
 
