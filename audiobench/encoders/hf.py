@@ -328,7 +328,9 @@ class WhisperTower(WhisperLayout, HFEncoder):
 
     model_types = AUDIO_LLMS
     family = "audio-LLM tower"
-    wrapper_version = "2"  # 2: torch log-mel on the device instead of the feature extractor's numpy one
+    # 2: torch log-mel on the device (was the feature extractor's numpy one); Voxtral's positional
+    # table kept in float32 under half precision
+    wrapper_version = "2"
 
     def load_model(self, checkpoint: Checkpoint) -> torch.nn.Module:
         return load_tower_of(self, checkpoint, "audio_tower.")
