@@ -348,9 +348,11 @@ class WhisperTower(WhisperLayout, HFEncoder):
 
     def describe(self) -> None:
         config, extractor = self.model.config, self.feature_extractor
-        if (extractor.n_fft, extractor.hop_length, extractor.sampling_rate) != (N_FFT, HOP_LENGTH, SAMPLE_RATE):
-            raise ConfigError(f"--weights: the {config.model_type} feature extractor is not Whisper's front end "
-                              f"(n_fft {extractor.n_fft}, hop {extractor.hop_length}, {extractor.sampling_rate} Hz)",
+        front_end = tuple(getattr(extractor, name, None) for name in ("n_fft", "hop_length", "sampling_rate"))
+        if front_end != (N_FFT, HOP_LENGTH, SAMPLE_RATE) or not hasattr(extractor, "mel_filters"):
+            raise ConfigError(f"--weights: the {config.model_type} feature extractor ({type(extractor).__name__}) is "
+                              "not Whisper's log-mel front end (n_fft, hop, sampling rate: "
+                              f"{', '.join(map(str, front_end))})",
                               "audio-LLM towers are supported with Whisper's 25 ms / 10 ms log-mel at 16 kHz")
         self.num_layers = config.num_hidden_layers + 1
         self.dim = config.d_model

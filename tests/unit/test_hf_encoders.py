@@ -4,6 +4,7 @@ own model gives when called the way its model card calls it (feature extractor +
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -164,3 +165,16 @@ def test_bad_checkpoints_are_one_line(tmp_path: Path, monkeypatch: pytest.Monkey
         config = json.loads((tmp_path / "bert" / "config.json").read_text())
         (tmp_path / "bert" / "config.json").write_text(json.dumps({**config, "auto_map": {"AutoModel": "x.Y"}}))
         build_encoder("hf", weights=str(tmp_path / "bert"))
+
+
+def test_a_tower_whose_front_end_is_not_whispers_log_mel_is_refused(checkpoints: dict[str, Path],
+                                                                     tmp_path: Path) -> None:
+    """The towers' torch log-mel is Whisper's (25 ms window, 10 ms hop, 16 kHz): another front
+    end would be computed wrongly, so it is one line naming what differs."""
+    directory = tmp_path / "qwen2-audio"
+    shutil.copytree(checkpoints["qwen2-audio"], directory)
+    preprocessor = directory / "preprocessor_config.json"
+    preprocessor.write_text(json.dumps({**json.loads(preprocessor.read_text()), "hop_length": 200}))
+    with pytest.raises(ConfigError, match=r"not Whisper's log-mel front end \(n_fft, hop, sampling rate: 400, 200, "
+                                          r"16000\)"):
+        build_encoder("hf", weights=str(directory))
