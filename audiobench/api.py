@@ -229,8 +229,9 @@ def embed(encoder: str | EncoderDescription, task: str | Manifest, *, protocol: 
 
     Under ``torchrun`` each process encodes its share of the missing clips (one GPU each); only
     rank 0 reports progress, counting its own share; every rank gets the whole run's report.
-    ``notify`` hears what the user should be told once (a batch halved after running out of
-    device memory). ``compile``: ``torch.compile`` the encoder's network first (GPUs, many clips).
+    ``notify`` hears what the user should be told once (a corrupt cache chunk discarded, a
+    batch halved after running out of device memory). ``compile``: ``torch.compile`` the
+    encoder's network first (GPUs, many clips).
 
     When the encoder's description was recorded by an earlier build and every clip is cached,
     the model is not built (nor, on the CPU, torch imported): ``Embedding.encoder`` is then

@@ -189,7 +189,7 @@ def embed(encoder: Encoder, manifest: Manifest, cache_dir: Path, options: EmbedO
     ``world_size``-th one; every rank returns the whole run's report.
 
     ``on_progress(n)``: n more of this rank's clips done; ``on_notice(text)``: something to say
-    once (a batch halved after running out of device memory)."""
+    once (a corrupt chunk discarded, a batch halved after running out of device memory)."""
     shard = current_shard()
     check_ranks(shard, len(manifest.clips), manifest.protocol_id)
     device = rank_device(resolve_device(options.device), shard)
@@ -207,6 +207,8 @@ def embed(encoder: Encoder, manifest: Manifest, cache_dir: Path, options: EmbedO
     report = EmbedReport(clips=len(keys), cache_hits=len(keys) - len(missing), encoded=0, seconds=0.0,
                          device=str(device), keys=keys,
                          discarded=[(str(cache.directory / f"{name}.npy"), why) for name, why in corrupt.items()])
+    for path, why in report.discarded if on_notice else []:
+        on_notice(f"discarded corrupt cache chunk {path} ({why}); its clips are encoded again")
     if on_progress and report.cache_hits and shard.is_main:
         on_progress(report.cache_hits)
     start = time.perf_counter()

@@ -132,9 +132,6 @@ def embed_command(encoder: str = common.ENCODER, task: str = common.TASK, protoc
     report, model = embedding.report, embedding.encoder
     _print_embedding(report.clips, report.cache_hits, report.encoded, report.device, report.clips_per_second,
                      report.skipped)
-    for chunk, problem in report.discarded:
-        err_console.print(f"[yellow]discarded corrupt cache chunk[/] {escape(chunk)} ({problem}); "
-                          "its clips were re-encoded", highlight=False, soft_wrap=True)
     err_console.print(f"cache: {embedding.cache.directory}")
     if npz:
         count = embedding.save_npz(npz, pooling)
@@ -187,7 +184,7 @@ def _manifest(task: str, protocol: Optional[str], data_root: Optional[Path]) -> 
 
 
 def _note(text: str) -> None:
-    err_console.print(f"[yellow]note:[/] {text}")
+    err_console.print(f"[yellow]note:[/] {escape(text)}", highlight=False, soft_wrap=True)
 
 
 def _print_embedding(clips: int, cache_hits: int, encoded: int, device: str, clips_per_second: Optional[float],

@@ -29,8 +29,13 @@ def test_a_zeroed_chunk_is_refused_by_probe_and_re_encoded_by_embed(synth_root: 
 
     code, out, err = run_cli("embed", *args, "--workers", "0")
     assert code == 0, err
-    assert f"discarded corrupt cache chunk {chunk} (checksum mismatch); its clips were re-encoded" in err
+    assert f"note: discarded corrupt cache chunk {chunk} (checksum mismatch); its clips are encoded again" in err
     assert f"{100 - rows} cached, {rows} encoded" in err
     cache, report = embed(encoder, manifest, cache_dir, EmbedOptions(num_workers=0))
     assert report.encoded == 0
     np.testing.assert_array_equal(cache.load(report.keys, "masked-mean", 0), before)
+
+    chunk.write_bytes(bytes(chunk.stat().st_size))  # `run` (embed, then probe) says so too
+    code, out, err = run_cli("run", *args, "--workers", "0", "--results-dir", tmp_path / "results")
+    assert code == 0, err
+    assert f"note: discarded corrupt cache chunk {chunk} (checksum mismatch); its clips are encoded again" in err
