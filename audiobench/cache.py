@@ -22,8 +22,8 @@ twice. A claim dies with its process (the OS drops its lock); a killed run's tem
 removed once no claim is live.
 
 One module (about 375 lines) on purpose: the store, its verification and claims, and
-``complete_cache`` (``embed``'s torch-free check that nothing is left to encode) are one
-contract about what a cache directory holds, read together when the format changes."""
+``complete_cache`` (``embed``'s torch- and numpy-free check that nothing is left to encode) are
+one contract about what a cache directory holds, read together when the format changes."""
 
 from __future__ import annotations
 
@@ -38,7 +38,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
-import numpy as np
 from filelock import FileLock, Timeout
 
 from audiobench.choices import POOLINGS
@@ -47,6 +46,8 @@ from audiobench.files import atomic_write_bytes, atomic_write_text, sha256_file
 from audiobench.tasks.base import Clip
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from audiobench.encoders.description import EncoderDescription
     from audiobench.tasks.base import Manifest
 
@@ -112,6 +113,8 @@ def release(lock: FileLock) -> None:
 
 def npy_header(array: np.ndarray) -> bytes:
     """The ``.npy`` (version 1.0) header that precedes ``array``'s bytes in its file."""
+    import numpy as np
+
     buffer = io.BytesIO()
     np.lib.format.write_array_header_1_0(buffer, np.lib.format.header_data_from_array_1_0(array))
     return buffer.getvalue()
@@ -170,6 +173,8 @@ class EmbeddingCache:
     def write_chunk(self, keys: list[str], embeddings: np.ndarray) -> None:
         """Store ``[clips, poolings, layers, dim]`` embeddings for ``keys``, atomically, with the
         checksum of the array file in its index."""
+        import numpy as np
+
         name = chunk_name(keys)
         array = np.ascontiguousarray(embeddings, dtype=np.float16)
         # The file np.save writes, hashed and written from the array's own memory: no copy of a
@@ -323,6 +328,8 @@ class EmbeddingCache:
     def load(self, keys: list[str], pooling: str, layer: int) -> np.ndarray:
         """``[len(keys), width of layer]`` float32 for one pooling and layer (memory-mapped reads
         of verified chunks)."""
+        import numpy as np
+
         if pooling not in POOLINGS:
             raise CacheError(f"unknown pooling '{pooling}'", f"use one of {', '.join(POOLINGS)}")
         index = self.index()

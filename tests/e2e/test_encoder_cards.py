@@ -1,6 +1,6 @@
 """Recorded encoder descriptions (``encoders.description``): a repeated ``embed`` whose clips are
 all cached, and ``probe``, answer without building the model (on the CPU without importing
-torch or transformers) and record exactly what a built encoder records; changed weights are
+torch, transformers or numpy) and record exactly what a built encoder records; changed weights are
 built and encoded again."""
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import json, sys
 import audiobench
 embedding = audiobench.embed("logmel", "esc50", data_root=sys.argv[1], cache_dir=sys.argv[2], device="cpu")
 print(json.dumps({"torch": "torch" in sys.modules, "transformers": "transformers" in sys.modules,
+                  "numpy": "numpy" in sys.modules,
                   "described_by": type(embedding.encoder).__name__, "encoded": embedding.report.encoded,
                   "hits": embedding.report.cache_hits, "cache": str(embedding.cache.directory)}))
 """
@@ -41,7 +42,7 @@ def test_a_repeated_embed_answers_from_the_cache_without_torch(synth_root: Path,
     done = subprocess.run([sys.executable, "-c", REPEAT, str(where["data_root"]), str(where["cache_dir"])],
                           capture_output=True, text=True, check=True)
     again = json.loads(done.stdout)
-    assert again == {"torch": False, "transformers": False, "described_by": "EncoderCard", "encoded": 0,
+    assert again == {"torch": False, "transformers": False, "numpy": False, "described_by": "EncoderCard", "encoded": 0,
                      "hits": len(first.manifest.clips), "cache": str(first.cache.directory)}
 
 
