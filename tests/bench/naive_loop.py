@@ -6,7 +6,10 @@ The naive loop reads one clip at a time, runs transformers' ``WhisperFeatureExtr
 written with ``save_pretrained`` to a temp dir). Both are timed alike: process start, imports
 and model load included. Prints one table and the ratios; nothing is asserted.
 
-    python tests/bench/naive_loop.py [--clips 100] [--trim-clips 200] [--out naive.json]
+    python tests/bench/naive_loop.py [--clips 100] [--trim-clips 200] [--repeats 1] [--out naive.json]
+
+With ``--repeats N`` the naive loop and audiobench (a fresh cache, then the rerun) take turns N
+times and the table shows medians: on a shared machine one pair of runs can differ by 20%.
 
 Both processes pay the same start-up (Python, torch and transformers imports, about 7 s here);
 the per-clip work is what differs, so the ratios grow with the clip count: trimmed 1 s clips
@@ -19,6 +22,7 @@ import argparse
 import csv
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -91,10 +95,17 @@ def timed(command: list[str]) -> float:
     return elapsed
 
 
+def at_least_one(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text}: a count of 1 or more")
+    return int(text)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clips", type=int, default=100, help="5 s clips for the full-window comparison")
     parser.add_argument("--trim-clips", type=int, default=200, help="1 s clips for the trimmed-window comparison")
+    parser.add_argument("--repeats", type=at_least_one, default=1, help="runs of each, taking turns; medians are shown")
     parser.add_argument("--out", type=Path, help="also write the figures as JSON")
     args = parser.parse_args()
     from transformers import WhisperModel
@@ -109,24 +120,29 @@ def main() -> None:
         rows = []
         for seconds, window, count in ((5.0, "full", args.clips), (1.0, "trim", args.trim_clips)):
             tree = make_clips(work, count, seconds)
-            naive = timed([python, __file__, "--naive", str(weights), str(tree), str(work / "naive.npy")])
-            embed = [python, "-m", "audiobench", "embed", "--encoder", "whisper-base", "--weights", str(weights),
-                     "--task", "esc50", "--data-root", str(tree), "--cache-dir", str(work / f"cache-{window}"),
-                     "--window", window, "--dtype", "float32", "--device", "cpu"]
-            first = timed(embed)
-            again = timed(embed)
+            runs: dict[str, list[float]] = {"naive": [], "first": [], "again": []}
+            for repeat in range(args.repeats):
+                embed = [python, "-m", "audiobench", "embed", "--encoder", "whisper-base", "--weights", str(weights),
+                         "--task", "esc50", "--data-root", str(tree), "--window", window, "--dtype", "float32",
+                         "--device", "cpu", "--cache-dir", str(work / f"cache-{window}-{repeat}")]
+                runs["naive"].append(timed([python, __file__, "--naive", str(weights), str(tree),
+                                            str(work / "naive.npy")]))
+                runs["first"].append(timed(embed))
+                runs["again"].append(timed(embed))
+            naive, first, again = (statistics.median(runs[name]) for name in ("naive", "first", "again"))
             rows.append({"clip_seconds": seconds, "clips": count, "window": window, "naive_seconds": naive,
                          "audiobench_seconds": first, "cache_hit_seconds": again,
-                         "speedup_vs_naive": naive / first, "cache_hit_speedup": first / again})
+                         "speedup_vs_naive": naive / first, "cache_hit_speedup": first / again, "runs": runs})
     load = os.getloadavg()[0]
     print(f"{'clips':>12} {'window':>7} {'naive s':>8} {'audiobench s':>13} {'x naive':>8} {'rerun s':>8} "
-          f"{'x first':>8}   (load average {load:.1f} on {os.cpu_count()} cores)")
+          f"{'x first':>8}   (median of {args.repeats}; load average {load:.1f} on {os.cpu_count()} cores)")
     for r in rows:
         print(f"{r['clips']:>4} x {r['clip_seconds']:>3g} s {r['window']:>7} {r['naive_seconds']:>8.1f} "
-              f"{r['audiobench_seconds']:>13.1f} {r['speedup_vs_naive']:>8.2f} {r['cache_hit_seconds']:>8.1f} "
+              f"{r['audiobench_seconds']:>13.1f} {r['speedup_vs_naive']:>8.2f} {r['cache_hit_seconds']:>8.2f} "
               f"{r['cache_hit_speedup']:>8.1f}")
     if args.out:
-        args.out.write_text(json.dumps({"rows": rows, "load_average": load, "cores": os.cpu_count()}, indent=2) + "\n")
+        args.out.write_text(json.dumps({"rows": rows, "repeats": args.repeats, "load_average": load,
+                                         "cores": os.cpu_count()}, indent=2) + "\n")
 
 
 if __name__ == "__main__":
