@@ -30,7 +30,7 @@ from audiobench.cache import (CorruptChunkError, EmbeddingCache, EmbedReport, cl
 from audiobench.encoders.base import Encoder, pool
 from audiobench.errors import AudioReadError, CacheError, ConfigError, ExtractionError
 from audiobench.files import atomic_path
-from audiobench.sharding import barrier, check_ranks, current_shard, gather, join, rank_device
+from audiobench.sharding import Shard, barrier, check_ranks, current_shard, gather, join, rank_device
 from audiobench.tasks.base import Clip, Manifest
 
 DTYPES = dict(zip(PRECISIONS, (torch.float32, torch.bfloat16, torch.float16)))
@@ -54,8 +54,7 @@ class EmbedOptions:
     batch_size: int | None = None
     device: str = "auto"
     dtype: str = "auto"
-    #: Decoding processes; None: none on a CPU (they would take cores from the encoder), else
-    #: cores - 1, at most 8.
+    #: Decoding processes; None: ``default_workers``.
     num_workers: int | None = None
     chunk_size: int = 512
     skip_bad: bool = False
@@ -129,11 +128,16 @@ def collate(items: list[tuple[int, np.ndarray | None, str | None]]) -> Batch:
     return Batch([i for i, _ in good], waveforms, lengths, [(i, error) for i, _, error in items if error])
 
 
-def default_workers(device: torch.device) -> int:
+def default_workers(device: torch.device, shard: Shard) -> int:
+    """No workers on a CPU (decoding would take cores from the encoder); on a GPU this process's
+    share of the machine's cores less its own, at most 8. torchrun's ranks on one machine split
+    its cores, unless each is already bound to its own (``--numa-binding``)."""
     if device.type == "cpu":
         return 0
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return min(8, max(0, cores - 1))
+    machine = os.cpu_count() or 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else machine
+    share = cores // shard.local_world_size if cores >= machine else cores
+    return min(8, max(0, share - 1))
 
 
 def bucketed(encoder: Encoder) -> bool:
@@ -280,7 +284,7 @@ def encode_batches(encoder: Encoder, manifest: Manifest, clips: list[Clip], keys
     encoder.to(device)
     encoder.set_precision(DTYPES[dtype])
     dataset = DecodingDataset(manifest.root, clips, encoder.sample_rate, encoder.window_samples)
-    workers = default_workers(device) if options.num_workers is None else options.num_workers
+    workers = default_workers(device, current_shard()) if options.num_workers is None else options.num_workers
     loader = DataLoader(dataset, batch_sampler=batches, num_workers=workers, collate_fn=collate,
                         pin_memory=device.type == "cuda", prefetch_factor=options.prefetch if workers else None)
     run = BatchRunner(encoder, device, on_notice)

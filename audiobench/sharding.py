@@ -30,6 +30,8 @@ class Shard:
     rank: int = 0
     world_size: int = 1
     local_rank: int = 0
+    #: Processes on this machine (torchrun's LOCAL_WORLD_SIZE): they share its CPU cores.
+    local_world_size: int = 1
 
     @property
     def distributed(self) -> bool:
@@ -45,9 +47,11 @@ class Shard:
 
 
 def current_shard() -> Shard:
-    """The shard torchrun assigned to this process (its RANK, WORLD_SIZE, LOCAL_RANK)."""
+    """The shard torchrun assigned to this process (its RANK, WORLD_SIZE, LOCAL_RANK,
+    LOCAL_WORLD_SIZE)."""
     env = os.environ
-    return Shard(int(env.get("RANK", 0)), int(env.get("WORLD_SIZE", 1)), int(env.get("LOCAL_RANK", 0)))
+    return Shard(int(env.get("RANK", 0)), int(env.get("WORLD_SIZE", 1)), int(env.get("LOCAL_RANK", 0)),
+                 int(env.get("LOCAL_WORLD_SIZE", 1)))
 
 
 def check_ranks(shard: Shard, clips: int, what: str) -> None:

@@ -22,7 +22,8 @@ SEED = typer.Option(0, "--seed", help="Seed of the probe.")
 SEEDS = typer.Option(1, "--seeds", min=1, help="Repeat the probe with N seeds (--seed, --seed + 1, ...): the result "
                      "keeps per-seed scores; per-fold scores are their mean.")
 WORKERS = typer.Option(None, "--workers", min=0, help="Audio decoding processes (default: none on a CPU, where "
-                       "they would take cores from the encoder; else cores - 1, at most 8).")
+                       "they would take cores from the encoder; else cores - 1, at most 8, the cores split among "
+                       "torchrun's processes on one machine).")
 RESULTS_DIR = typer.Option(Path("results"), "--results-dir", help="Where result JSON files are written.")
 
 

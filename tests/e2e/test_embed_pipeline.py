@@ -18,6 +18,7 @@ from audiobench.audio import load_audio
 from audiobench import extraction
 from audiobench.extraction import EmbedOptions, cached, clip_lengths, embed, encode_and_pool
 from audiobench.encoders import Window, build_encoder
+from audiobench.sharding import current_shard
 from audiobench.tasks import get_task
 
 SECONDS = (0.5, 3.3, 1.2, 5.0, 0.8, 2.0)  # one clip per row, folds 1-5 and 1 again
@@ -45,6 +46,24 @@ def short_esc50(synth_root: Path, tmp_path_factory: pytest.TempPathFactory) -> P
 def layers(cache, report, num_layers: int) -> np.ndarray:
     return np.stack([cache.load(report.keys, pooling, layer) for pooling in ("masked-mean", "padded-mean")
                      for layer in range(num_layers)])
+
+
+@pytest.mark.parametrize(("device", "cores", "bound", "local_ranks", "workers"), [
+    ("cpu", 16, 16, 1, 0),  # decoding would take cores from the encoder
+    ("cuda", 16, 16, 1, 8),  # at most 8
+    ("cuda", 4, 4, 1, 3),
+    ("cuda", 16, 16, 4, 3),  # torchrun's 4 processes on the machine take 4 cores each
+    ("cuda", 16, 16, 8, 1),
+    ("cuda", 4, 4, 8, 0),  # fewer cores than processes: each decodes in its own process
+    ("cuda", 64, 8, 8, 7),  # each rank bound to its own 8 cores (torchrun --numa-binding)
+])
+def test_default_workers_split_the_machines_cores_among_its_ranks(device: str, cores: int, bound: int,
+                                                                  local_ranks: int, workers: int,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "cpu_count", lambda: cores)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(bound)), raising=False)
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", str(local_ranks))  # what torchrun sets in each process
+    assert extraction.default_workers(torch.device(device), current_shard()) == workers
 
 
 @pytest.mark.parametrize("slow_header", [0.0, 1.0])  # every header slow (threads) / none (one by one)
