@@ -7,6 +7,8 @@ channels.
 
 from __future__ import annotations
 
+import os
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -47,14 +49,57 @@ def load_audio(path: str | Path, sample_rate: int, start: float = 0.0,
 def audio_seconds(path: str | Path, start: float = 0.0, duration: float | None = None) -> float:
     """Length of a clip (or its excerpt) from the file header, without decoding; 0.0 for a
     file that cannot be read (decoding it reports the error)."""
-    try:
-        # Not sf.info: it also reads the format's descriptions and the file's log, 1.4x the time a file.
-        with sf.SoundFile(str(path)) as f:
-            frames, rate = f.frames, f.samplerate
-    except (sf.LibsndfileError, RuntimeError, OSError, ValueError):
-        return 0.0
-    available = max(0.0, frames / rate - start)
+    length = wav_seconds(path)
+    if length is None:
+        try:
+            # Not sf.info: it also reads the format's descriptions and the file's log, 1.4x the time a file.
+            with sf.SoundFile(str(path)) as f:
+                length = f.frames / f.samplerate
+        except (sf.LibsndfileError, RuntimeError, OSError, ValueError):
+            return 0.0
+    available = max(0.0, length - start)
     return available if duration is None else min(available, duration)
+
+
+#: WAV format tags whose frames are the data chunk's bytes over the block size: PCM, IEEE float.
+LINEAR_WAV_TAGS = (0x0001, 0x0003)
+EXTENSIBLE_WAV_TAG = 0xFFFE
+#: Bytes read from the start of a WAV file: its ``fmt `` and ``data`` chunk headers are there,
+#: unless a large metadata chunk comes first (then libsndfile reads it).
+WAV_HEADER_BYTES = 4096
+
+
+def wav_seconds(path: str | Path) -> float | None:
+    """Length of a PCM or float WAV file from its RIFF chunks, as libsndfile counts it (the data
+    chunk, cut short where the file is); None for any other file, or a WAV this does not read
+    (compressed, RF64, a data chunk of unknown size or beyond the first 4 KiB). A quarter of
+    the time of opening the file with libsndfile: ``--window trim`` reads every clip's length
+    before encoding (Speech Commands: 105k headers)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(WAV_HEADER_BYTES)
+            size = os.fstat(f.fileno()).st_size
+    except (OSError, ValueError):  # ValueError: a NUL byte in the path
+        return None
+    if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return None
+    position, rate, block = 12, 0, 0
+    while position + 8 <= len(head):
+        chunk, length = head[position:position + 4], int.from_bytes(head[position + 4:position + 8], "little")
+        body = position + 8
+        if chunk == b"fmt " and length >= 16 and body + 16 <= len(head):
+            tag, channels, rate, _, block, bits = struct.unpack_from("<HHIIHH", head, body)
+            if tag == EXTENSIBLE_WAV_TAG and length >= 40 and body + 26 <= len(head):
+                tag = int.from_bytes(head[body + 24:body + 26], "little")  # the sub-format GUID's first two bytes
+            # libsndfile counts frames in channels x whole bytes per sample, whatever the block size says.
+            if tag not in LINEAR_WAV_TAGS or block != channels * ((bits + 7) // 8):
+                return None
+        elif chunk == b"data":
+            if not rate or not block or length in (0, 0xFFFFFFFF):
+                return None
+            return (min(length, size - body) // block) / rate
+        position = body + length + (length & 1)  # chunks are padded to an even size
+    return None
 
 
 def resample(waveform: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:

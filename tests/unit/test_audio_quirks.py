@@ -4,6 +4,7 @@ excerpts, and clips shorter or longer than nominal (the crop/pad rule and Whispe
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from audiobench.audio import fit_to_length, load_audio
+from audiobench.audio import WAV_HEADER_BYTES, audio_seconds, fit_to_length, load_audio, wav_seconds
 from audiobench.encoders import build_encoder
 from audiobench.errors import AudioReadError
 
@@ -108,3 +109,68 @@ def test_whisper_crops_and_pads_to_its_30_second_window_and_counts_only_real_fra
     with torch.inference_mode():
         cropped = encoder(waves[1:, : 30 * RATE], torch.tensor([30 * RATE]))
     torch.testing.assert_close(output.hidden_states[-1][1], cropped.hidden_states[-1][0])
+
+
+def soundfile_seconds(path: Path) -> float:
+    with sf.SoundFile(path) as f:
+        return f.frames / f.samplerate
+
+
+def riff(*chunks: tuple[bytes, bytes]) -> bytes:
+    """A RIFF/WAVE file of ``(id, body)`` chunks, each padded to an even size."""
+    body = b"WAVE" + b"".join(cid + struct.pack("<I", len(data)) + data + b"\0" * (len(data) & 1)
+                              for cid, data in chunks)
+    return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
+def pcm16_fmt(rate: int = RATE, channels: int = 1) -> bytes:
+    return struct.pack("<HHIIHH", 1, channels, rate, rate * 2 * channels, 2 * channels, 16)
+
+
+@pytest.mark.parametrize("fmt", ["WAV", "WAVEX"])
+@pytest.mark.parametrize("subtype", ["PCM_U8", "PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE"])
+@pytest.mark.parametrize("channels", [1, 2])
+def test_wav_headers_give_the_length_libsndfile_gives(tmp_path: Path, fmt: str, subtype: str, channels: int) -> None:
+    path = tmp_path / "clip.wav"
+    sf.write(path, np.tile(tone(0.37, 22_050)[:, None], (1, channels)), 22_050, format=fmt, subtype=subtype)
+    assert wav_seconds(path) == soundfile_seconds(path) == pytest.approx(0.37, abs=1e-4)
+
+
+def test_wav_chunks_before_the_data_and_odd_sizes_are_walked(tmp_path: Path) -> None:
+    samples = (tone(0.25) * 32767).astype("<i2").tobytes()
+    path = tmp_path / "clip.wav"
+    path.write_bytes(riff((b"fmt ", pcm16_fmt()), (b"LIST", b"INFOISFT\x03\0\0\0ab\0"), (b"data", samples),
+                          (b"id3 ", b"trailing")))
+    assert wav_seconds(path) == soundfile_seconds(path) == 0.25
+
+
+@pytest.mark.parametrize("cut", [RATE, 3 * RATE + 5])
+def test_a_wav_cut_short_counts_the_whole_frames_it_still_holds(tmp_path: Path, cut: int) -> None:
+    path = tmp_path / "clip.wav"
+    sf.write(path, np.stack([tone(1.0)] * 2, axis=1), RATE, subtype="PCM_24")  # 6-byte frames
+    path.write_bytes(path.read_bytes()[:-cut])  # a sixth of a second gone, or half a second and part of a frame
+    assert wav_seconds(path) == soundfile_seconds(path) == pytest.approx(1 - cut / (6 * RATE), abs=1 / RATE)
+
+
+@pytest.mark.parametrize("case", ["flac", "au", "ulaw wav", "adpcm wav", "metadata before fmt", "no data size",
+                                  "odd block size", "not wave", "garbage", "missing"])
+def test_other_files_are_left_to_libsndfile(tmp_path: Path, case: str) -> None:
+    path = tmp_path / "clip"
+    if case in ("flac", "au"):
+        sf.write(path, tone(), RATE, format=case.upper(), subtype="PCM_16")
+    elif case.endswith("wav"):
+        sf.write(path, tone(), RATE, format="WAV", subtype={"ulaw wav": "ULAW", "adpcm wav": "IMA_ADPCM"}[case])
+    elif case == "metadata before fmt":  # the fmt and data chunks lie beyond the bytes read
+        path.write_bytes(riff((b"JUNK", bytes(WAV_HEADER_BYTES)), (b"fmt ", pcm16_fmt()), (b"data", bytes(RATE))))
+    elif case == "no data size":  # a streamed file whose writer never filled in the size
+        path.write_bytes(riff((b"fmt ", pcm16_fmt()), (b"data", b"")) + bytes(RATE))
+    elif case == "odd block size":  # 16-bit mono in 4-byte blocks: libsndfile counts 2-byte frames
+        fmt = struct.pack("<HHIIHH", 1, 1, RATE, 4 * RATE, 4, 16)
+        path.write_bytes(riff((b"fmt ", fmt), (b"data", bytes(RATE))))
+    elif case == "not wave":
+        path.write_bytes(riff((b"fmt ", pcm16_fmt()), (b"data", bytes(RATE))).replace(b"WAVE", b"AVI ", 1))
+    elif case == "garbage":
+        path.write_bytes(b"RIFF\x10\0\0\0WAVEfmt ")
+    assert wav_seconds(path) is None
+    expected = 0.0 if case in ("not wave", "garbage", "missing") else soundfile_seconds(path)
+    assert audio_seconds(path) == expected
