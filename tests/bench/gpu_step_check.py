@@ -5,9 +5,10 @@ trainer) and ``audiobench bench`` (the extraction pipeline) reach on the same GP
 Training: one micro-batch of 8 clips of 30 s (forward and backward, bf16 autocast over float32
 weights, as the trainer runs it) with non-reentrant gradient checkpointing on and off, and one
 with the weights in bf16. Extraction: the encoder on a batch of 64 in bf16, with and without
-every layer's hidden states, eager and under ``torch.compile``. Then the kernels that take the
-most GPU time in one checkpointed training micro-batch (profile.txt) and in one batch of the
-last extraction variant, compiled on a GPU (profile-extraction.txt): where the MFU goes.
+every layer's hidden states, eager (also with each SDPA attention kernel forced in turn) and
+under ``torch.compile``. Then the kernels that take the most GPU time in one checkpointed
+training micro-batch (profile.txt) and in one batch of the last extraction variant, compiled
+on a GPU (profile-extraction.txt): where the MFU goes.
 
     python tests/bench/gpu_step_check.py --out gpu-step          # on a GPU, about two minutes
     python tests/bench/gpu_step_check.py --tiny --device cpu --out /tmp/s   # checks the script
@@ -19,9 +20,11 @@ import argparse
 import json
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 
 import torch
+from torch.nn.attention import SDPBackend, sdpa_kernel
 from transformers import WhisperConfig, WhisperForConditionalGeneration
 
 from audiobench.encoders.whisper import shipped_config
@@ -30,6 +33,8 @@ from audiobench.flops import encoder_flops, forward_flops, training_flops_per_sa
 TINY = {"d_model": 64, "encoder_layers": 2, "decoder_layers": 2, "encoder_attention_heads": 2,
         "decoder_attention_heads": 2, "encoder_ffn_dim": 256, "decoder_ffn_dim": 256, "num_mel_bins": 80}
 TARGET_TOKENS = 71  # what gpu_train_check.py's synthetic texts average
+#: SDPA kernels timed one at a time, beside SDPA's own choice.
+ATTENTION_BACKENDS = (SDPBackend.FLASH_ATTENTION, SDPBackend.CUDNN_ATTENTION, SDPBackend.EFFICIENT_ATTENTION)
 
 
 def timed(step: Callable[[], object], device: torch.device, repeats: int, warmup: int) -> float:
@@ -94,33 +99,40 @@ def training_steps(model: WhisperForConditionalGeneration, batch: int, device: t
 
 
 def extraction_steps(model: WhisperForConditionalGeneration, batch: int, device: torch.device, repeats: int,
-                     warmup: int, compile_too: bool) -> tuple[list[dict], Callable[[], None]]:
-    """The timed rows, and the last variant's step (to profile)."""
+                     warmup: int, compile_too: bool) -> tuple[list[dict], Callable[[], None] | None]:
+    """The timed rows, and the step of the last variant that ran (to profile)."""
     encoder = model.get_encoder().to(torch.bfloat16).eval()
     config = encoder.config
     features = torch.randn(batch, config.num_mel_bins, 2 * config.max_source_positions, device=device,
                            dtype=torch.bfloat16)
     per_clip = sum(encoder_flops(config, config.max_source_positions))
-    variants: list[tuple[str, Callable, bool]] = [("eager, every layer", encoder, True),
-                                                  ("eager, last layer only", encoder, False)]
+    variants: list[tuple[str, Callable, bool, SDPBackend | None]] = [("eager, every layer", encoder, True, None),
+                                                                     ("eager, last layer only", encoder, False, None)]
+    # Which attention kernel SDPA's own choice is worth against the others (on a CPU most are not run).
+    variants += [(f"eager, every layer, {backend.name.lower()} only", encoder, True, backend)
+                 for backend in ATTENTION_BACKENDS]
     if compile_too:
-        variants.append(("torch.compile, every layer", torch.compile(encoder), True))
-    rows = []
-    for name, module, hidden in variants:
-        start = time.perf_counter()
-        with torch.inference_mode():
-            module(features, output_hidden_states=hidden)  # compiles here, when compiled
-        first = time.perf_counter() - start
-
-        def step(module=module, hidden=hidden) -> None:
-            with torch.inference_mode():
+        variants.append(("torch.compile, every layer", torch.compile(encoder), True, None))
+    rows, profiled = [], None
+    for name, module, hidden, backend in variants:
+        def step(module=module, hidden=hidden, backend=backend) -> None:
+            with torch.inference_mode(), sdpa_kernel(backend) if backend else nullcontext():
                 module(features, output_hidden_states=hidden)
 
+        start = time.perf_counter()
+        try:
+            step()  # compiles here, when compiled
+        except RuntimeError as err:  # a backend this GPU, dtype or shape does not support
+            rows.append({"what": f"encoder batch {batch}, bf16: {name}", "error": str(err).splitlines()[0]})
+            continue
+        first = time.perf_counter() - start
+
+        profiled = step
         seconds = timed(step, device, repeats, warmup)
         rows.append({"what": f"encoder batch {batch}, bf16: {name}", "ms": 1000 * seconds,
                      "samples_per_second": batch / seconds, "model_tflops": batch * per_clip / seconds / 1e12,
                      "first_call_s": first})
-    return rows, step
+    return rows, profiled
 
 
 def kernel_table(step: Callable[[], object], device: torch.device) -> str:
@@ -172,8 +184,11 @@ def main() -> None:
                                                             compile_too=not args.tiny)
         rows += extraction_rows
     for row in rows:
+        if "error" in row:
+            print(f"{row['what']:<66} not run: {row['error']}")
+            continue
         row["mfu"] = row["model_tflops"] / args.peak_tflops
-        print(f"{row['what']:<58} {row['ms']:8.1f} ms  {row['samples_per_second']:8.1f}/s  "
+        print(f"{row['what']:<66} {row['ms']:8.1f} ms  {row['samples_per_second']:8.1f}/s  "
               f"{row['model_tflops']:6.1f} TFLOP/s  MFU {100 * row['mfu']:5.1f}%"
               + (f"  peak {row['peak_gib']:.1f} GiB" if row.get("peak_gib") else "")
               + (f"  first call {row['first_call_s']:.1f} s" if "first_call_s" in row else ""))
