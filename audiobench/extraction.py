@@ -34,12 +34,19 @@ from audiobench.sharding import Shard, barrier, check_ranks, current_shard, gath
 from audiobench.tasks.base import Clip, Manifest
 
 DTYPES = dict(zip(PRECISIONS, (torch.float32, torch.bfloat16, torch.float16)))
-#: Clips per batch by default (on a CPU, at most this many).
-BATCH_SIZE = 16
-#: Audio seconds per batch by default on a CPU: one 30 s window. There a batch of long inputs
-#: runs slower per clip than one input at a time (whisper-base, 30 s windows: 16 clips a batch
-#: took 40 s where one at a time took 28 s), while short clips still gain from batching.
-CPU_SECONDS_PER_BATCH = 30.0
+#: Default batches: at most so many clips and seconds of encoder input (``encoded_seconds``: a
+#: fixed window whole, a trimmed one as rounded, a window-less clip its length). On a GPU 16 full
+#: 30 s windows' worth, so short trimmed clips fill a batch as full windows would (1 s clips: 480
+#: a batch, where 16 left the device waiting on kernel launches: whisper-large-v3, trim, 1 s
+#: clips on an H200 ran 1,653 clips/s at batch 32 and 3,078 at 64). On a CPU one 30 s window:
+#: there a batch of long inputs runs slower per clip than one input at a time (whisper-base, 30 s
+#: windows: 16 clips a batch took 40 s where one at a time took 28 s), while short clips still
+#: gain from batching.
+GPU_BATCH = (512, 480.0)
+CPU_BATCH = (16, 30.0)
+#: Under torchrun ranks take whole batches in turn: at least this many rounds of batches keep
+#: them about equally busy (2,000 1 s clips on 8 ranks in 480-clip batches left 3 ranks idle).
+ROUNDS_PER_RANK = 4
 #: Clip headers read one by one before deciding whether to read the rest in threads, and the
 #: mean time a header may take for the rest to be read one by one too (a cached WAV header
 #: takes about 0.07 ms).
@@ -49,8 +56,7 @@ SLOW_HEADER_SECONDS = 0.5e-3
 
 @dataclass
 class EmbedOptions:
-    #: Clips per batch; None: ``BATCH_SIZE`` on a GPU, up to ``CPU_SECONDS_PER_BATCH`` of encoder
-    #: input per batch on a CPU.
+    #: Clips per batch; None: up to ``GPU_BATCH`` or ``CPU_BATCH``.
     batch_size: int | None = None
     device: str = "auto"
     dtype: str = "auto"
@@ -162,14 +168,26 @@ def clip_lengths(root: Path, clips: list[Clip], max_seconds: float | None) -> li
         return first + list(threads.map(seconds, clips[HEADER_PROBE:]))
 
 
+def batch_limits(batch_size: int | None, device: torch.device, clips: int, ranks: int = 1) -> tuple[int, float | None]:
+    """Most clips and most seconds of encoder input a batch of ``clips`` to encode holds:
+    ``batch_size`` clips when given, else the device's default, with batches small enough for
+    ``ROUNDS_PER_RANK`` rounds when ``ranks`` processes share them."""
+    if batch_size:
+        return batch_size, None
+    most_clips, most_seconds = CPU_BATCH if device.type == "cpu" else GPU_BATCH
+    if ranks > 1:
+        most_clips = min(most_clips, max(1, -(-clips // (ROUNDS_PER_RANK * ranks))))
+    return most_clips, most_seconds
+
+
 def plan_batches(lengths: list[float] | None, count: int, batch_size: int, max_seconds: float | None = None,
                  window_seconds: float | None = None) -> list[list[int]]:
-    """Batches of indices into the clips to encode. With ``lengths``, clips are sorted longest
-    first (ties in clip order) and cut into consecutive batches, so each batch holds clips of
-    nearly one length (little padding) and the largest batch comes first (memory errors show
-    at once); without, batches follow clip order. ``max_seconds`` also bounds each batch's
-    encoder input: its clips times the longest of them (``window_seconds`` each when the
-    encoder runs a fixed window whole)."""
+    """Batches of indices into the clips to encode. With ``lengths`` (the seconds of input the
+    encoder runs for each clip), clips are sorted longest first (ties in clip order) and cut
+    into consecutive batches, so each batch holds clips of nearly one length (little padding)
+    and the longest clips come first (memory errors show at once); without, batches follow clip
+    order. ``max_seconds`` also bounds each batch's encoder input: its clips times the longest
+    of them (``window_seconds`` each when the encoder runs a fixed window whole)."""
     order = list(range(count)) if lengths is None else sorted(range(count), key=lambda i: (-lengths[i], i))
     if max_seconds is None or (lengths is None and window_seconds is None):
         return [order[i:i + batch_size] for i in range(0, count, batch_size)]
@@ -218,9 +236,9 @@ def embed(encoder: Encoder, manifest: Manifest, cache_dir: Path, options: EmbedO
     start = time.perf_counter()
     clips = [manifest.clips[i] for i in missing]
     lengths = clip_lengths(manifest.root, clips, encoder.window_seconds) if missing and bucketed(encoder) else None
-    on_cpu = options.batch_size is None and device.type == "cpu"
-    batches = shard.take(plan_batches(lengths, len(clips), options.batch_size or BATCH_SIZE,
-                                      CPU_SECONDS_PER_BATCH if on_cpu else None, encoder.window_seconds))
+    sizes = None if lengths is None else [encoder.encoded_seconds(seconds) for seconds in lengths]
+    limits = batch_limits(options.batch_size, device, len(clips), shard.world_size)
+    batches = shard.take(plan_batches(sizes, len(clips), *limits, encoder.window_seconds))
     try:
         failed = encode_share(encoder, manifest, clips, [keys[i] for i in missing], batches, cache, device, dtype,
                               options, report, on_progress, on_notice)

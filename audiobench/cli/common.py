@@ -68,8 +68,9 @@ PROBE = typer.Option("logistic", "--probe", help="logistic (tuned L2) | mlp (one
 LAYER = typer.Option("last", "--layer", parser=_layer, metavar="last|all|N",
                      help="Layer index (0 = input embeddings; negative counts from the end), last or all.")
 POOLING = typer.Option("masked-mean", "--pooling", help="masked-mean (real-audio frames) | padded-mean (whole window).")
-BATCH_SIZE = typer.Option(None, "--batch-size", min=1, help="Clips per encoder forward pass (default: 16 on a GPU; "
-                          "on a CPU, up to 30 s of encoder input: one full Whisper window, or several short clips).")
+BATCH_SIZE = typer.Option(None, "--batch-size", min=1, help="Clips per encoder forward pass (default: as much encoder "
+                          "input as fits 16 full 30 s windows on a GPU, e.g. 480 trimmed 1 s clips, at most 512; on a "
+                          "CPU up to 30 s: one full Whisper window, or up to 16 short clips).")
 COMPILE = typer.Option(False, "--compile", help="torch.compile the encoder's network first: faster on GPUs for "
                        "thousands of clips (each new batch shape compiles once, seconds to a minute).")
 WINDOW = typer.Option("full", "--window", help="full (the whole fixed window, as the paper and Whisper) | trim "

@@ -122,6 +122,9 @@ class WhisperLayout:
         frames = valid_positions(torch.tensor([round(seconds * self.sample_rate)]), self.max_frames)
         return int(trimmed_windows(frames, self.window.multiple, self.max_frames))
 
+    def encoded_seconds(self, seconds: float) -> float:
+        return self.positions_encoded(seconds) * SAMPLES_PER_POSITION / self.sample_rate
+
     def flops_per_clip(self, seconds: float) -> float:
         """Under ``full`` every clip costs the whole window whatever its length; under ``trim``
         the positions its trimmed window holds."""

@@ -7,7 +7,8 @@ import torch
 from transformers import WhisperConfig
 
 from audiobench.cache import EmbeddingCache
-from audiobench.extraction import extraction_settings, plan_batches
+from audiobench.extraction import batch_limits, extraction_settings, plan_batches
+from audiobench.sharding import Shard
 from audiobench.encoders import Window, build_encoder
 from audiobench.encoders.base import pool
 from audiobench.errors import ConfigError
@@ -198,6 +199,38 @@ def test_batches_group_clips_of_similar_length_longest_first() -> None:
     lengths = [1.0, 5.0, 1.0, 30.0, 5.0, 2.0, 1.0]
     assert plan_batches(lengths, len(lengths), 3) == [[3, 1, 4], [5, 0, 2], [6]]
     assert plan_batches(None, 5, 2) == [[0, 1], [2, 3], [4]]
+
+
+def test_a_default_gpu_batch_holds_16_full_windows_worth_of_encoder_input(micro) -> None:
+    cuda = batch_limits(None, torch.device("cuda"), 100_000)
+    assert cuda == (512, 480.0) and batch_limits(None, torch.device("cpu"), 100_000) == (16, 30.0)
+    assert batch_limits(64, torch.device("cuda"), 10) == batch_limits(64, torch.device("cpu"), 10) == (64, None)
+    # Full windows: 16 a batch whatever the clips' length; trimmed 1 s clips: 480; 0.5 s: 512 at most.
+    assert [len(b) for b in plan_batches(None, 40, *cuda, window_seconds=30.0)] == [16, 16, 8]
+    assert [len(b) for b in plan_batches([1.0] * 1000, 1000, *cuda, window_seconds=30.0)] == [480, 480, 40]
+    assert [len(b) for b in plan_batches([0.5] * 600, 600, *cuda, window_seconds=30.0)] == [512, 88]
+    # A batch is padded to its first (longest) clip: the last four 30 s clips take twelve 5 s ones.
+    assert [len(b) for b in plan_batches([30.0] * 20 + [5.0] * 100, 120, *cuda)] == [16, 4 + 12, 88]
+    # Trimmed clips count the window they run: 1.01 s clips encode 2 s (100 positions), 240 a batch.
+    micro.set_window(Window("trim", 50))
+    try:
+        sizes = [micro.encoded_seconds(seconds) for seconds in [1.01] * 500 + [0.2] * 500]
+    finally:
+        micro.set_window(Window())
+    assert sizes[0] == 2.0 and sizes[-1] == 1.0
+    assert [len(b) for b in plan_batches(sizes, 1000, *cuda, window_seconds=2.0)] == [240, 240, 20 + 220, 280]
+
+
+def test_ranks_get_rounds_of_batches_to_share() -> None:
+    """torchrun's ranks take whole batches in turn: 2,000 1 s clips on 8 ranks in 480-clip
+    batches would leave three ranks without work."""
+    cuda = torch.device("cuda")
+    limits = batch_limits(None, cuda, 2000, ranks=8)
+    assert limits == (63, 480.0)  # 4 rounds of 8 batches
+    batches = plan_batches([1.0] * 2000, 2000, *limits)
+    shares = [sum(len(batch) for batch in Shard(rank, 8).take(batches)) for rank in range(8)]
+    assert min(shares) >= 200 and max(shares) <= 252
+    assert batch_limits(None, cuda, 10**6, ranks=8) == (512, 480.0)  # enough clips: the usual batches
 
 
 def test_a_cpu_batch_holds_at_most_30_seconds_of_encoder_input() -> None:
