@@ -119,8 +119,7 @@ class WhisperLayout:
     def positions_encoded(self, seconds: float) -> int:
         if self.window.mode == "full":
             return self.max_frames
-        frames = valid_positions(torch.tensor([round(seconds * self.sample_rate)]), self.max_frames)
-        return int(trimmed_windows(frames, self.window.multiple, self.max_frames))
+        return int(self.trimmed(valid_positions(torch.tensor([round(seconds * self.sample_rate)]), self.max_frames)))
 
     def encoded_seconds(self, seconds: float) -> float:
         return self.positions_encoded(seconds) * SAMPLES_PER_POSITION / self.sample_rate

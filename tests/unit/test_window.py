@@ -123,6 +123,11 @@ def test_a_tower_that_pools_its_last_state_trims_to_whole_pairs_of_positions(tow
     assert torch.isfinite(pooled).all()
     alone, _ = run(tower, Window("trim", 1), waveforms[:1, :160], lengths[:1])  # alone: a batch of 2 positions
     assert alone.hidden_states[-1].shape[1] == 1
+    tower.set_window(Window("trim", 1))
+    try:  # FLOPs count the positions encoded: the even window
+        assert tower.flops_per_clip(0.01) == sum(encoder_flops(tower.model.config, 2))
+    finally:
+        tower.set_window(Window())
 
 
 def test_voxtral_keeps_its_positional_table_in_float32_under_half_precision() -> None:
