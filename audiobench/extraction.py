@@ -420,19 +420,23 @@ class HostCopy:
 
 class BatchRunner:
     """Encodes and pools one batch on the device with a single host transfer, started but not
-    waited for (``HostCopy``). A batch that runs out of device memory is split in halves (and
-    every later batch with it) until it fits; the first halving is announced through
-    ``on_notice``."""
+    waited for (``HostCopy``). A batch that runs out of device memory is split in halves until
+    it fits, and every later batch is cut to the encoder input that fitted (in
+    ``encoded_seconds``: a batch of shorter clips still takes more of them); the first halving
+    is announced through ``on_notice``."""
 
     def __init__(self, encoder: Encoder, device: torch.device, on_notice: Callable[[str], None] | None) -> None:
         self.encoder, self.device, self.on_notice = encoder, device, on_notice
-        self.limit: int | None = None  # largest batch known to fit, once one did not
+        self.most_seconds: float | None = None  # encoder input known to fit, once a batch did not
 
     def __call__(self, batch: Batch) -> HostCopy:
         waveforms = batch.waveforms.to(self.device, non_blocking=True)
         lengths = batch.lengths  # stay on the host: the encoder decides shapes from them without a device sync
+        clip_seconds = self.encoder.encoded_seconds(int(lengths.max()) / self.encoder.sample_rate)
         while True:
-            size = self.limit or len(lengths)
+            size = len(lengths)
+            if self.most_seconds is not None:  # the epsilon: 3 x 0.06 / 0.06 is 2.9999... in floats
+                size = max(1, min(size, int(self.most_seconds / clip_seconds + 1e-6)))
             try:
                 pooled = [self.pooled(waveforms[i:i + size], lengths[i:i + size]) for i in range(0, len(lengths), size)]
                 break
@@ -440,19 +444,19 @@ class BatchRunner:
                 if size == 1:
                     raise ConfigError(f"out of {self.device} memory encoding a single clip",
                                       "use a smaller --dtype, another device, or shorter clips") from err
-                self.halve(size)
+                self.halve(size, clip_seconds)
         return HostCopy.start(torch.cat(pooled))
 
     def pooled(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         # Only the padding this slice needs: a halved batch of short clips stays short.
         return encode_and_pool(self.encoder, waveforms[:, : int(lengths.max())], lengths)
 
-    def halve(self, size: int) -> None:
+    def halve(self, size: int, clip_seconds: float) -> None:
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
-        if self.limit is None and self.on_notice:
+        if self.most_seconds is None and self.on_notice:
             self.on_notice(f"out of {self.device} memory at batch size {size}: halving to {size // 2} and retrying")
-        self.limit = size // 2
+        self.most_seconds = size // 2 * clip_seconds
 
 
 def cached(encoder: Encoder, manifest: Manifest, cache_dir: Path, dtype: str, device: str,

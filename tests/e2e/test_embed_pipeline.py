@@ -121,6 +121,30 @@ def test_out_of_memory_halves_the_batch_once_and_keeps_the_numbers(short_esc50: 
                                   layers(reference, reference_report, encoder.num_layers))
 
 
+def test_after_a_halving_batches_of_shorter_clips_keep_the_encoder_input_that_fitted() -> None:
+    """Out of memory at 4 clips of a whole window: later batches hold 2 windows' worth, so 8
+    clips of a quarter window (trimmed) go at once, not 2 at a time."""
+    encoder = build_encoder("whisper-micro", random_init=True, window=Window("trim", 1))
+    window = int(encoder.window_seconds * encoder.sample_rate)
+    calls: list[int] = []
+
+    def forward(waveforms: torch.Tensor, lengths: torch.Tensor):
+        calls.append(len(lengths))
+        if len(lengths) * int(lengths.max()) > 2 * window:
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        return type(encoder).forward(encoder, waveforms, lengths)
+
+    encoder.forward = forward
+    notices: list[str] = []
+    run = extraction.BatchRunner(encoder, torch.device("cpu"), notices.append)
+    for clips, samples in ((4, window), (8, window // 4)):
+        lengths = torch.full((clips,), samples)
+        with torch.inference_mode():
+            run(extraction.Batch(list(range(clips)), 0.1 * torch.randn(clips, samples), lengths, [])).numpy()
+    assert calls == [4, 2, 2, 8]
+    assert notices == ["out of cpu memory at batch size 4: halving to 2 and retrying"]
+
+
 def test_more_ranks_than_clips_is_one_line(short_esc50: Path, tmp_path: Path, run_cli,
                                            monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WORLD_SIZE", "7")
