@@ -4,7 +4,8 @@
 #   1. the CUDA tests (tests/e2e/test_cuda.py: trim, compiled blocks, bf16 embed with pinned memory,
 #      real OOM halving)
 #   2. audiobench bench, whisper-large-v3 random-init bf16, batch 32 and 64: full and trim on 1, 5
-#      and 30 s clips; then the same at batch 64 with --compile
+#      and 30 s clips; then the same at batch 64 with --compile; then trim on 1 s clips at the
+#      batch embed makes of them by default (480)
 #   3. audiobench embed end to end on 2,000 synthetic 5 s clips, full and trim
 #   4. one summary table (also written to OUT/summary.md)
 # Usage: scripts/gpu_check.sh [OUT]            (default OUT: gpu-check)
