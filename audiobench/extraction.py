@@ -236,7 +236,7 @@ def embed(encoder: Encoder, manifest: Manifest, cache_dir: Path, options: EmbedO
     start = time.perf_counter()
     clips = [manifest.clips[i] for i in missing]
     lengths = clip_lengths(manifest.root, clips, encoder.window_seconds) if missing and bucketed(encoder) else None
-    sizes = None if lengths is None else [encoder.encoded_seconds(seconds) for seconds in lengths]
+    sizes = None if lengths is None else encoder.encoded_seconds(torch.tensor(lengths, dtype=torch.float64)).tolist()
     limits = batch_limits(options.batch_size, device, len(clips), shard.world_size)
     batches = shard.take(plan_batches(sizes, len(clips), *limits, encoder.window_seconds))
     try:
@@ -432,7 +432,7 @@ class BatchRunner:
     def __call__(self, batch: Batch) -> HostCopy:
         waveforms = batch.waveforms.to(self.device, non_blocking=True)
         lengths = batch.lengths  # stay on the host: the encoder decides shapes from them without a device sync
-        clip_seconds = self.encoder.encoded_seconds(int(lengths.max()) / self.encoder.sample_rate)
+        clip_seconds = float(self.encoder.encoded_seconds(lengths.max()[None].double() / self.encoder.sample_rate)[0])
         while True:
             size = len(lengths)
             if self.most_seconds is not None:  # the epsilon: 3 x 0.06 / 0.06 is 2.9999... in floats

@@ -127,10 +127,10 @@ class Encoder(EncoderDescription, ABC, torch.nn.Module):
         None when unknown."""
         return None
 
-    def encoded_seconds(self, seconds: float) -> float:
-        """Seconds of input the network runs for a clip of ``seconds`` (what a batch's size is
-        measured in): the whole fixed window, if any, else the clip."""
-        return self.window_seconds if self.window_seconds is not None else seconds
+    def encoded_seconds(self, seconds: torch.Tensor) -> torch.Tensor:
+        """Seconds of input the network runs for clips of ``seconds`` (what a batch's size is
+        measured in; all of a task's clips at once): the whole fixed window, if any, else the clip."""
+        return seconds if self.window_seconds is None else torch.full_like(seconds, self.window_seconds)
 
     def set_precision(self, dtype: torch.dtype) -> None:
         """Run the network in ``dtype`` (feature front ends keep float32)."""

@@ -116,18 +116,19 @@ class WhisperLayout:
     sample_rate: int
     window: Window
 
-    def positions_encoded(self, seconds: float) -> int:
+    def positions_encoded(self, seconds: torch.Tensor) -> torch.Tensor:
+        """Positions the network runs for clips of ``seconds``: the whole window, or each trimmed one."""
         if self.window.mode == "full":
-            return self.max_frames
-        return int(self.trimmed(valid_positions(torch.tensor([round(seconds * self.sample_rate)]), self.max_frames)))
+            return torch.full(seconds.shape, self.max_frames)
+        return self.trimmed(valid_positions(torch.round(seconds * self.sample_rate).long(), self.max_frames))
 
-    def encoded_seconds(self, seconds: float) -> float:
+    def encoded_seconds(self, seconds: torch.Tensor) -> torch.Tensor:
         return self.positions_encoded(seconds) * SAMPLES_PER_POSITION / self.sample_rate
 
     def flops_per_clip(self, seconds: float) -> float:
         """Under ``full`` every clip costs the whole window whatever its length; under ``trim``
         the positions its trimmed window holds."""
-        return sum(encoder_flops(self.model.config, self.positions_encoded(seconds)))
+        return sum(encoder_flops(self.model.config, int(self.positions_encoded(torch.tensor([seconds]))[0])))
 
     def compile_targets(self) -> list[torch.nn.Module]:
         # The blocks, not the model: trimmed windows (encode_trimmed) call them one by one.

@@ -219,7 +219,7 @@ def test_a_default_gpu_batch_holds_16_full_windows_worth_of_encoder_input(micro)
     # Trimmed clips count the window they run: 1.01 s clips encode 2 s (100 positions), 240 a batch.
     micro.set_window(Window("trim", 50))
     try:
-        sizes = [micro.encoded_seconds(seconds) for seconds in [1.01] * 500 + [0.2] * 500]
+        sizes = micro.encoded_seconds(torch.tensor([1.01] * 500 + [0.2] * 500, dtype=torch.float64)).tolist()
     finally:
         micro.set_window(Window())
     assert sizes[0] == 2.0 and sizes[-1] == 1.0
